@@ -1,0 +1,106 @@
+"""The config's one source of defaults is the JSON schema beside this file; this module validates a
+config against it and turns it into the per-job parameter dicts that the Snakemake rules pass to the CLI.
+Keeping these builders here (not in the Snakefile) makes them testable and keeps the rules one line."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from .registry import DATASETS, MODELS, SOURCES, lookup
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate(config: dict) -> dict:
+    """A default-filled copy of ``config``; raises ConfigError naming the offending key."""
+    import jsonschema
+
+    schema = load_schema()
+    config = copy.deepcopy(config)
+    base = jsonschema.validators.validator_for(schema)
+
+    def fill_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, subschema)
+
+    validator = jsonschema.validators.extend(base, {"properties": fill_defaults})(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {'.'.join(map(str, e.absolute_path)) or '<top level>'}: {e.message}" for e in errors]
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+    return config
+
+
+def derive_seed(base: int, *names: str) -> int:
+    """A stable per-job seed: the same names always give the same seed, different names differ."""
+    digest = hashlib.sha256("/".join([str(base), *names]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def runs(config: dict) -> Iterator[tuple[str, str, str]]:
+    """Every (dataset, model, source) the config asks for."""
+    for model, spec in config["models"].items():
+        lookup(MODELS, model, "model")
+        for dataset in spec["datasets"]:
+            lookup(DATASETS, dataset, "dataset")
+            if dataset not in config["datasets"]:
+                raise ConfigError(f"models.{model}.datasets names {dataset!r}, which has no block under datasets:")
+            for source in spec["sources"]:
+                lookup(SOURCES, source, "source")
+                yield dataset, model, source
+
+
+def suites(config: dict) -> list[str]:
+    return sorted({DATASETS[d].suite for d, _, _ in runs(config)})
+
+
+def data_params(config: dict, dataset: str) -> dict:
+    return {**config["datasets"][dataset], "seed": derive_seed(config["seed"], "data", dataset)}
+
+
+def train_params(config: dict, dataset: str, model: str) -> dict:
+    spec = config["models"][model]
+    return {"arch": spec["arch"], "recipe": spec["train"], "seed": derive_seed(config["seed"], "train", dataset, model)}
+
+
+def import_params(config: dict, source: str) -> dict:
+    return dict(config["sources"][source])
+
+
+def finetune_params(config: dict, dataset: str, model: str, source: str) -> dict:
+    return {**config["finetune"], "seed": derive_seed(config["seed"], "finetune", dataset, model, source)}
+
+
+def refine_params(config: dict, method: str) -> dict:
+    # Only this method's block and the shared latent settings: editing one method reruns only its jobs.
+    return {"method": config["methods"][method], "refine": config["refine"]}
+
+
+def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
+    labels = {"dataset": dataset, "model": model, "source": source, "method": method,
+              "discriminator": config["methods"][method].get("discriminator", "")}
+    return {"labels": labels, "metrics": config["evaluate"]}
+
+
+def report_params(config: dict, suite: str) -> dict:
+    return {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"])}
+
+
+def uses_finetuned(config: dict, method: str) -> bool:
+    return config["methods"][method].get("discriminator") == "finetuned"

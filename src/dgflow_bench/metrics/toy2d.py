@@ -1,0 +1,222 @@
+"""Quantitative metrics for the 2-D toy data sets (25Gaussians, Swissroll).
+
+Every metric is a small pure function of numpy arrays computed in float64. Pairwise computations are
+split into row chunks (about 100 MB each); each row's reduction always runs over the full set of columns
+and rows are combined only at the end, so results do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from dgflow_bench.data.toy2d import MODES_25G, STD_25G, SWISSROLL_NOISE, swissroll_curve
+
+__all__ = [
+    "TOY2D_DATASETS",
+    "HQ_SIGMAS",
+    "nearest_distance",
+    "high_quality_fraction",
+    "modes_covered",
+    "kde_log_likelihood",
+    "energy_distance",
+    "compute_toy2d_metrics",
+    "metric_directions",
+    "metric_direction",
+]
+
+TOY2D_DATASETS = ("25gaussians", "swissroll")
+HQ_SIGMAS = 4.0  # "high quality" = within 4 sigma of the clean data
+_CHUNK_BYTES = 100_000_000
+
+
+def _as_points(x, name: str, dim: int | None = None) -> np.ndarray:
+    """float64 (n, d) array; rejects NaN/Inf with a count so a diverged refiner fails loudly."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 1 and dim in (None, 1):  # 1-D input = n scalar points
+        arr = arr[:, None]
+    if arr.ndim != 2 or (dim is not None and arr.shape[1] != dim):
+        want = f"(n, {dim})" if dim is not None else "(n, d)"
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
+    if bad:
+        raise ValueError(f"{name} contains NaN/Inf in {bad} of {len(arr)} points")
+    return arr
+
+
+def _row_chunk(n_cols: int, chunk_rows: int | None) -> int:
+    if chunk_rows is not None:
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        return int(chunk_rows)
+    # ~3 float64 temporaries of shape (rows, n_cols) live at once.
+    return max(1, _CHUNK_BYTES // (3 * 8 * max(n_cols, 1)))
+
+
+def _pairwise_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact squared distances via coordinate differences (no |a|^2+|b|^2-2ab cancellation)."""
+    sq = np.zeros((len(a), len(b)))
+    for k in range(a.shape[1]):
+        sq += np.square(a[:, k, None] - b[None, :, k])
+    return sq
+
+
+def _nearest(x: np.ndarray, reference: np.ndarray, chunk_rows: int | None = None):
+    if len(reference) == 0:
+        raise ValueError("reference set is empty")
+    step = _row_chunk(len(reference), chunk_rows)
+    dist = np.empty(len(x))
+    idx = np.empty(len(x), dtype=np.int64)
+    for s in range(0, len(x), step):
+        sq = _pairwise_sq(x[s : s + step], reference)
+        idx[s : s + step] = np.argmin(sq, axis=1)
+        dist[s : s + step] = np.sqrt(np.take_along_axis(sq, idx[s : s + step, None], axis=1)[:, 0])
+    return dist, idx
+
+
+def nearest_distance(x, reference, *, chunk_rows: int | None = None) -> np.ndarray:
+    """(n,) Euclidean distance from each row of ``x`` to its nearest row of ``reference``."""
+    x = _as_points(x, "x")
+    reference = _as_points(reference, "reference", x.shape[1])
+    return _nearest(x, reference, chunk_rows)[0]
+
+
+@lru_cache(maxsize=1)
+def _clean_curve() -> np.ndarray:
+    curve = swissroll_curve()
+    curve.setflags(write=False)
+    return curve
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in TOY2D_DATASETS:
+        raise ValueError(f"unknown 2-D dataset {dataset!r}; valid choices: {list(TOY2D_DATASETS)}")
+
+
+def _high_quality_mask(x: np.ndarray, dataset: str) -> np.ndarray:
+    _check_dataset(dataset)
+    if dataset == "25gaussians":
+        return nearest_distance(x, MODES_25G) <= HQ_SIGMAS * STD_25G
+    return nearest_distance(x, _clean_curve()) <= HQ_SIGMAS * SWISSROLL_NOISE
+
+
+def high_quality_fraction(x, dataset: str) -> float:
+    """Fraction of samples within 4 sigma of the clean (noise-free) data.
+
+    * 25gaussians: Euclidean distance to the nearest mode centre <= 4 * STD_25G (= 4 * 0.05 / 2.828).
+      For real data this holds with probability 1 - exp(-8) ~= 0.99966 (Rayleigh tail).
+    * swissroll: Euclidean distance to the noise-free curve (``swissroll_curve``) <= 4 * SWISSROLL_NOISE
+      (= 4 * 0.25 / 7.5).
+    """
+    x = _as_points(x, "x", 2)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    return float(np.mean(_high_quality_mask(x, dataset)))
+
+
+def modes_covered(x, min_share: float = 0.1) -> int:
+    """Number of 25Gaussians modes covered by ``x`` (n samples).
+
+    Rule: every high-quality sample (within 4 * STD_25G of its nearest mode) is assigned to that mode; a
+    mode is covered when it holds >= min_share * n / 25 high-quality samples, i.e. at least ``min_share``
+    of what a perfect sampler would put there. A single stray sample therefore does not cover a mode.
+    """
+    x = _as_points(x, "x", 2)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    if not 0.0 < min_share <= 1.0:
+        raise ValueError(f"min_share must be in (0, 1], got {min_share}")
+    dist, idx = _nearest(x, MODES_25G)
+    counts = np.bincount(idx[dist <= HQ_SIGMAS * STD_25G], minlength=len(MODES_25G))
+    return int(np.count_nonzero(counts >= min_share * len(x) / len(MODES_25G)))
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    m = a.max(axis=1, keepdims=True)
+    return m[:, 0] + np.log(np.sum(np.exp(a - m), axis=1))
+
+
+def kde_log_likelihood(samples, heldout, bandwidth: float, *, chunk_rows: int | None = None) -> float:
+    """Mean log-density of ``heldout`` under an isotropic Gaussian KDE of ``samples`` (2-D, std h).
+
+    log p(y) = logsumexp_i(-|y - x_i|^2 / (2 h^2)) - log n - log(2 pi h^2), averaged over held-out y.
+    """
+    x = _as_points(samples, "samples", 2)
+    y = _as_points(heldout, "heldout", 2)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("samples and heldout must be non-empty")
+    if not (np.isfinite(bandwidth) and bandwidth > 0):
+        raise ValueError(f"bandwidth must be a positive finite number, got {bandwidth}")
+    h2 = float(bandwidth) ** 2
+    step = _row_chunk(len(x), chunk_rows)
+    per_point = np.empty(len(y))
+    for s in range(0, len(y), step):
+        per_point[s : s + step] = _logsumexp_rows(-_pairwise_sq(y[s : s + step], x) / (2.0 * h2))
+    per_point -= np.log(len(x)) + np.log(2.0 * np.pi * h2)
+    return float(np.mean(per_point))
+
+
+def _mean_pairwise_distance(a: np.ndarray, b: np.ndarray, chunk_rows: int | None) -> float:
+    step = _row_chunk(len(b), chunk_rows)
+    row_sums = np.empty(len(a))
+    for s in range(0, len(a), step):
+        row_sums[s : s + step] = np.sqrt(_pairwise_sq(a[s : s + step], b)).sum(axis=1)
+    return float(row_sums.sum() / (len(a) * len(b)))
+
+
+def energy_distance(x, y, *, chunk_rows: int | None = None) -> float:
+    """V-statistic energy distance 2 E|X-Y| - E|X-X'| - E|Y-Y'| (all pairs, i = j included), float64.
+
+    In 1-D this equals ``scipy.stats.energy_distance(x, y) ** 2``. Nonnegative up to rounding.
+    """
+    x = _as_points(x, "x")
+    y = _as_points(y, "y", x.shape[1])
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("x and y must be non-empty")
+    xy = _mean_pairwise_distance(x, y, chunk_rows)
+    xx = _mean_pairwise_distance(x, x, chunk_rows)
+    yy = _mean_pairwise_distance(y, y, chunk_rows)
+    return float(2.0 * xy - xx - yy)
+
+
+def compute_toy2d_metrics(
+    dataset: str,
+    samples,
+    heldout,
+    *,
+    kde_bandwidth: float = 0.05,
+    mode_min_share: float = 0.1,
+) -> dict[str, float]:
+    """All 2-D metrics of ``samples`` against held-out real data, keyed by name + protocol.
+
+    Keys: ``hq4sigma_pct`` (percent within 4 sigma of the clean data), ``modes_covered_min{share}share``
+    (25gaussians only), ``kde_ll_h{h}_heldout{N}`` (mean held-out log-likelihood under a KDE of the
+    samples), ``energy_heldout{N}`` (energy distance between samples and held-out data).
+    """
+    _check_dataset(dataset)
+    x = _as_points(samples, "samples", 2)
+    y = _as_points(heldout, "heldout", 2)
+    n_held = len(y)
+    out: dict[str, float] = {"hq4sigma_pct": 100.0 * high_quality_fraction(x, dataset)}
+    if dataset == "25gaussians":
+        out[f"modes_covered_min{mode_min_share:g}share"] = float(modes_covered(x, mode_min_share))
+    out[f"kde_ll_h{kde_bandwidth:g}_heldout{n_held}"] = kde_log_likelihood(x, y, kde_bandwidth)
+    out[f"energy_heldout{n_held}"] = energy_distance(x, y)
+    return out
+
+
+_DIRECTIONS = {"hq4sigma_pct": "higher", "modes_covered": "higher", "kde_ll": "higher", "energy": "lower"}
+
+
+def metric_directions() -> dict[str, str]:
+    """Key prefix -> 'higher' or 'lower' (which direction is better), for result tables."""
+    return dict(_DIRECTIONS)
+
+
+def metric_direction(key: str) -> str:
+    """'higher' or 'lower' for a full metric key such as ``kde_ll_h0.05_heldout5000``."""
+    for prefix, direction in _DIRECTIONS.items():
+        if key.startswith(prefix):
+            return direction
+    raise ValueError(f"no direction known for metric {key!r}; known prefixes: {sorted(_DIRECTIONS)}")

@@ -1,0 +1,87 @@
+"""Shared pieces of every refinement method: the logit-function interface, seeded initial latents,
+snapshot bookkeeping and the divergence guard.
+
+A method is a function ``(init, generator, logit_fn, params, rng) -> RefinementResult``. It knows nothing
+of datasets or files: the CLI does the I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+# d(x): (N, ...) -> (N,). The one interface between discriminators and methods: a raw critic, a
+# fine-tuned logistic discriminator and a d_phi + d_lambda corrector all look like this.
+LogitFn = Callable[[torch.Tensor], torch.Tensor]
+# G(z): (N, latent_dim) -> (N, ...); ``None`` means the method works in data space (identity map).
+GeneratorFn = Optional[Callable[[torch.Tensor], torch.Tensor]]
+
+
+class RefinementDiverged(RuntimeError):
+    """Raised when refined samples become NaN or Inf, so no table row is ever built from them."""
+
+    def __init__(self, method: str, step: int, step_size: float, detail: str = ""):
+        self.method, self.step, self.step_size = method, step, step_size
+        msg = (
+            f"{method} diverged at step {step} (step size {step_size:g}): samples contain NaN or Inf. "
+            "Lower the step size (eta / lr / eps) in the config and rerun."
+        )
+        super().__init__(msg + (f" {detail}" if detail else ""))
+
+
+@dataclass
+class RefinementResult:
+    """Data-space samples at each snapshot step (step 0 = the base model's samples) plus method facts."""
+
+    snapshots: dict[int, torch.Tensor]
+    info: dict = field(default_factory=dict)
+
+
+def snapshot_steps(steps: int, every: int) -> list[int]:
+    """0, every, 2*every, ... and always the final step."""
+    if steps < 0 or every < 1:
+        raise ValueError(f"need steps >= 0 and snapshot_every >= 1, got steps={steps}, every={every}")
+    out = list(range(0, steps + 1, every))
+    if out[-1] != steps:
+        out.append(steps)
+    return out
+
+
+def sample_latents(prior: str, n: int, dim: int, seed: int) -> torch.Tensor:
+    """Seeded initial latents, identical for every method that uses the same (prior, n, dim, seed)."""
+    gen = torch.Generator().manual_seed(seed)
+    if prior == "uniform":
+        return torch.rand(n, dim, generator=gen) * 2.0 - 1.0
+    if prior == "normal":
+        return torch.randn(n, dim, generator=gen)
+    raise ValueError(f"unknown latent prior {prior!r}: use 'uniform' (U[-1,1]) or 'normal' (N(0,I))")
+
+
+def check_finite(x: torch.Tensor, method: str, step: int, step_size: float) -> None:
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(dim=tuple(range(1, x.dim()))).sum()) if x.dim() > 1 else -1
+        raise RefinementDiverged(method, step, step_size, f"({bad} of {x.shape[0]} samples non-finite)")
+
+
+def logit_and_grad(y: torch.Tensor, generator: GeneratorFn, logit_fn: LogitFn) -> tuple[torch.Tensor, torch.Tensor]:
+    """d(G(y)) and its gradient with respect to y, per sample (samples are independent, so the
+    gradient of the sum is the stack of per-sample gradients)."""
+    y = y.detach().requires_grad_(True)
+    with torch.enable_grad():
+        x = generator(y) if generator is not None else y
+        d = logit_fn(x).reshape(-1)
+        (grad,) = torch.autograd.grad(d.sum(), y)
+    return d.detach(), grad
+
+
+def noise_std(eta: float, gamma: float) -> float:
+    """Euler-Maruyama noise scale sqrt(2 * eta * gamma)."""
+    return math.sqrt(2.0 * eta * gamma)
+
+
+@torch.no_grad()
+def to_data(y: torch.Tensor, generator: GeneratorFn) -> torch.Tensor:
+    return (generator(y) if generator is not None else y).detach().clone()

@@ -1,0 +1,131 @@
+"""Discriminator Driven Latent Sampling (Che et al., NeurIPS 2020).
+
+Langevin dynamics in latent space on the energy E(z) = -log p0(z) - d(G(z)):
+
+    z <- z - (eps / 2) grad E(z) + sqrt(eps) xi,   xi ~ N(0, I);  output G(z)
+
+Priors:
+- 'normal': -log p0(z) = |z|^2 / 2 (+ const), so grad E = z - grad d(G(z)).
+- 'uniform' (U[-1, 1]^k): the log-prior is flat inside the box and -inf outside. Documented rule:
+  REFLECTION at the boundary. After each Langevin step every coordinate that left the box is mirrored back,
+  z > 1 -> 2 - z and z < -1 -> -2 - z, repeated until inside (``reflect_into_box``). Reflected Brownian
+  motion on the box has the uniform law as its stationary law; with d = 0 even the discrete chain keeps
+  the uniform law exactly (the box's mirror images tile R^k, so a folded Gaussian step of a uniform point is
+  uniform). Clipping instead would pile mass on the faces.
+
+Optional MALA (``mala=True``, normal prior only): the Langevin move is a proposal z' ~ N(z - eps/2 grad E(z),
+eps I), accepted per sample with probability min(1, exp(-E(z') + E(z) + log q(z | z') - log q(z' | z))), so
+the chain targets exp(-E) exactly. With the uniform prior the reflected proposal's density is an infinite
+sum of images, so MALA is not offered there (NotImplementedError).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tqdm import tqdm
+
+from .common import GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data
+from .dgflow import data_logit_and_grad, randn_from, uniform_from
+
+PRIOR_CHOICES = ("uniform", "normal")
+
+
+def reflect_into_box(z: torch.Tensor) -> torch.Tensor:
+    """Fold coordinates into [-1, 1] by repeated mirror reflection at +-1 (closed form: the unfolded
+    coordinate is periodic with period 4)."""
+    u = torch.remainder(z + 1.0, 4.0)  # in [0, 4)
+    return torch.where(u <= 2.0, u, 4.0 - u) - 1.0
+
+
+def _sq_norm(v: torch.Tensor) -> torch.Tensor:
+    return v.flatten(1).pow(2).sum(1)
+
+
+def run_ddls(
+    z0: torch.Tensor,
+    generator: GeneratorFn,
+    logit_fn: LogitFn,
+    params: dict,
+    rng: torch.Generator,
+    *,
+    prior: str,
+) -> RefinementResult:
+    """Refine G(z0) with DDLS. params (defaults): eps (0.01), steps (100), snapshot_every (10),
+    mala (False). A ``generator`` of None means G = identity."""
+    if prior not in PRIOR_CHOICES:
+        raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
+    eps = float(params.get("eps", 0.01))
+    steps = int(params.get("steps", 100))
+    keep = set(snapshot_steps(steps, int(params.get("snapshot_every", 10))))
+    mala = bool(params.get("mala", False))
+    if eps <= 0:
+        raise ValueError(f"DDLS needs eps > 0, got {eps}")
+    if mala and prior == "uniform":
+        raise NotImplementedError(
+            "DDLS mala=True is only implemented for the normal prior: with the uniform prior the "
+            "reflected proposal has no simple density. Use mala=False (reflected Langevin) or prior 'normal'."
+        )
+
+    snapshots = {0: to_data(z0, generator)}
+    z = z0.detach().clone()
+    info = {"prior": prior, "boundary": "reflect" if prior == "uniform" else None, "mala": mala}
+    if mala:
+        z, rate = _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng)
+        info["acceptance_rate"] = rate
+        return RefinementResult(snapshots=snapshots, info=info)
+
+    for k in tqdm(range(steps), desc="ddls", leave=False, disable=None):
+        x, d, g = data_logit_and_grad(z, generator, logit_fn)
+        if k > 0 and k in keep:  # this step's forward already computed G(z_k)
+            snapshots[k] = x
+        with torch.no_grad():
+            grad_e = z - g if prior == "normal" else -g
+            z = z - 0.5 * eps * grad_e + math.sqrt(eps) * randn_from(z, rng)
+            if prior == "uniform":
+                z = reflect_into_box(z)
+        check_finite(z, "ddls", k + 1, eps)
+    if steps > 0:
+        snapshots[steps] = to_data(z, generator)
+    return RefinementResult(snapshots=snapshots, info=info)
+
+
+def _energy_state(z, generator, logit_fn):
+    """(G(z), E(z), grad E(z)) for the normal prior, from one forward and one backward."""
+    x, d, g = data_logit_and_grad(z, generator, logit_fn)
+    return x, 0.5 * _sq_norm(z) - d, z - g
+
+
+def _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng):
+    """Metropolis-adjusted Langevin, normal prior. Caches (G(z), E, grad E) of the current state so each
+    step costs one forward and one backward (at the proposal) and snapshots need no extra forward."""
+    x, energy, grad_e = _energy_state(z, generator, logit_fn)
+    check_finite(energy.unsqueeze(1), "ddls", 0, eps)
+    accepted_total = 0.0
+    for k in tqdm(range(steps), desc="ddls[mala]", leave=False, disable=None):
+        if k > 0 and k in keep:
+            snapshots[k] = x.clone()
+        with torch.no_grad():
+            mean_fwd = z - 0.5 * eps * grad_e
+            z_prop = mean_fwd + math.sqrt(eps) * randn_from(z, rng)
+        check_finite(z_prop, "ddls", k + 1, eps)
+        x_prop, e_prop, grad_e_prop = _energy_state(z_prop, generator, logit_fn)
+        check_finite(torch.cat([e_prop.unsqueeze(1), grad_e_prop.flatten(1)], 1), "ddls", k + 1, eps)
+        with torch.no_grad():
+            log_q_fwd = -_sq_norm(z_prop - mean_fwd) / (2 * eps)  # log q(z' | z) + const
+            log_q_bwd = -_sq_norm(z - (z_prop - 0.5 * eps * grad_e_prop)) / (2 * eps)  # log q(z | z')
+            log_alpha = energy - e_prop + log_q_bwd - log_q_fwd
+            accept = torch.log(uniform_from(z.shape[0], z, rng)) < log_alpha
+            accepted_total += float(accept.float().mean())
+            z = torch.where(_bcast(accept, z), z_prop, z)
+            x = torch.where(_bcast(accept, x), x_prop, x)
+            grad_e = torch.where(_bcast(accept, grad_e), grad_e_prop, grad_e)
+            energy = torch.where(accept, e_prop, energy)
+    if steps > 0:
+        snapshots[steps] = x.clone()
+    return z, (accepted_total / steps if steps > 0 else float("nan"))
+
+
+def _bcast(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.reshape(-1, *([1] * (like.dim() - 1)))

@@ -1,0 +1,58 @@
+"""Tables from metric files: one row per (dataset, model, source, method), values at each method's
+configured final step. Written as CSV (machine-readable), Markdown and LaTeX (tabulate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from ..io import read_json, write_text
+
+ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "step"]
+
+
+def final_rows(metric_files: list[str]) -> pd.DataFrame:
+    rows = []
+    for path in metric_files:
+        result = read_json(path)
+        final = [r for r in result["per_step"] if r["step"] == result["final_step"]]
+        if len(final) != 1:
+            raise ValueError(f"{path}: no metrics at the configured final step {result['final_step']}")
+        rows.append({"dataset": result["dataset"], "model": result["model"], "source": result["source"],
+                     "method": result["method"], "discriminator": result.get("discriminator", ""),
+                     **final[0]})
+    frame = pd.DataFrame(rows)
+    metrics = sorted(c for c in frame.columns if c not in ID_COLUMNS)
+    return frame[ID_COLUMNS + metrics]
+
+
+def _header(metric: str, directions: dict[str, str]) -> str:
+    for prefix, direction in directions.items():
+        if metric.startswith(prefix):
+            return f"{metric} {'↑' if direction == 'higher' else '↓'}"
+    return metric
+
+
+def write_tables(frame: pd.DataFrame, stem: str | Path, *, caption: str, directions: dict[str, str],
+                 order: list[str]) -> None:
+    """``stem``.csv / .md / .tex; ``order`` sorts the method rows as the config lists them."""
+    frame = frame.assign(_order=frame["method"].map({m: i for i, m in enumerate(order)}))
+    frame = frame.sort_values(["dataset", "model", "source", "_order"]).drop(columns="_order")
+    stem = Path(stem)
+    write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
+    shown = frame.rename(columns={c: _header(c, directions) for c in frame.columns})
+    md = tabulate(shown, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g", missingval="")
+    write_text(stem.with_suffix(".md"), f"{caption}\n\n{md}\n")
+    latex = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False, floatfmt=".4g",
+                     missingval="")
+    write_text(stem.with_suffix(".tex"),
+               "\\begin{table}\n\\centering\n\\caption{" + _latex_escape(caption) + "}\n" + latex +
+               "\n\\end{table}\n")
+
+
+def _latex_escape(text: str) -> str:
+    for char in "&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text

@@ -1,0 +1,11 @@
+"""`dgflow-bench report`: dispatch to the suite's report builder."""
+
+from __future__ import annotations
+
+
+def run(suite: str, metric_files: list[str], params: dict, tables_stem: str, figures_dir: str) -> None:
+    if suite == "toy2d":
+        from ..report.toy2d import build
+    else:
+        raise ValueError(f"no report for suite {suite!r}; available: ['toy2d']")
+    build(metric_files, params, tables_stem, figures_dir)

@@ -1,0 +1,109 @@
+"""A GAN training loop shared by every model: n critic steps per generator step, full-state checkpoints
+every K steps, graceful stop on SIGTERM (SLURM's time-limit and preemption signal)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import load_training_state, save_training_state
+from .gan_losses import get_loss
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived: the state was checkpointed and the job should exit so that a rerun resumes."""
+
+
+@dataclass
+class GanRecipe:
+    loss: str
+    iterations: int
+    critic_steps: int
+    batch_size: int
+    lr_g: float
+    lr_d: float
+    betas: tuple[float, float]
+    gp_weight: float
+    checkpoint_every: int
+
+
+class _StopOnSigterm:
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: no handler, no graceful stop
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def train_gan(
+    generator: torch.nn.Module,
+    critic: torch.nn.Module,
+    *,
+    recipe: GanRecipe,
+    real_batch: Callable[[int, torch.Generator], torch.Tensor],
+    latent_batch: Callable[[int, torch.Generator], torch.Tensor],
+    rng: torch.Generator,
+    checkpoint_path: str,
+    fingerprint: str,
+    progress: bool = True,
+) -> list[dict]:
+    """Train in place and return the loss history. Resumes from ``checkpoint_path`` when it holds a
+    state with the same ``fingerprint`` (a hash of everything that changes the result)."""
+    critic_loss_fn, gen_loss_fn = get_loss(recipe.loss)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=tuple(recipe.betas))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas))
+    modules = {"generator": generator, "critic": critic}
+    optimizers = {"generator": opt_g, "critic": opt_d}
+    state = load_training_state(checkpoint_path, modules=modules, optimizers=optimizers, rng=rng,
+                                fingerprint=fingerprint)
+    step = state["step"] if state else 0
+    history: list[dict] = state["history"] if state else []
+
+    def checkpoint(at: int) -> None:
+        save_training_state(checkpoint_path, modules=modules, optimizers=optimizers, step=at, rng=rng,
+                            fingerprint=fingerprint, history=history)
+
+    bar = tqdm(total=recipe.iterations, initial=step, desc="train", disable=not progress, mininterval=2)
+    with _StopOnSigterm() as stop:
+        while step < recipe.iterations:
+            for _ in range(recipe.critic_steps):
+                real = real_batch(recipe.batch_size, rng)
+                with torch.no_grad():
+                    fake = generator(latent_batch(recipe.batch_size, rng))
+                d_loss = critic_loss_fn(critic, real, fake, rng, recipe.gp_weight)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            g_loss = gen_loss_fn(critic, generator(latent_batch(recipe.batch_size, rng)))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            step += 1
+            bar.update(1)
+            if step % 100 == 0 or step == recipe.iterations:
+                history.append({"step": step, "critic_loss": d_loss.item(), "generator_loss": g_loss.item()})
+                bar.set_postfix(d=f"{history[-1]['critic_loss']:.3f}", g=f"{history[-1]['generator_loss']:.3f}")
+            if step % recipe.checkpoint_every == 0 or step == recipe.iterations:
+                checkpoint(step)
+            if stop.requested:
+                checkpoint(step)
+                bar.close()
+                raise TrainingInterrupted(f"SIGTERM at step {step}: checkpoint written to {checkpoint_path}")
+    bar.close()
+    return history

@@ -1,0 +1,24 @@
+"""Shared fixtures. Published checkpoints come from $DGFLOW_BENCH_CHECKPOINTS (default ../shared/checkpoints
+relative to the repository); tests that need them skip with the reason where the folder is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def checkpoints_root() -> Path:
+    return Path(os.environ.get("DGFLOW_BENCH_CHECKPOINTS", REPO.parent / "shared" / "checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def dot2d_dir() -> Path:
+    folder = checkpoints_root() / "dot-2d"
+    if not (folder / "G_25gaussians_WGAN-GP.npz").exists():
+        pytest.skip(f"DOT's published 2-D checkpoints not found in {folder}; set DGFLOW_BENCH_CHECKPOINTS "
+                    "to the folder holding dot-2d/")
+    return folder

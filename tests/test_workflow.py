@@ -1,0 +1,177 @@
+"""The whole Snakemake workflow on a tiny config in a temp dir, through `python -m snakemake` in a
+subprocess: tables and figures appear, both model sources run, a rerun does nothing, editing one method
+reruns only its jobs, a bad config fails before any job runs, and the same config gives the same numbers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, checkpoints_root
+
+pytestmark = pytest.mark.workflow
+TIMEOUT = 900
+
+
+def tiny_config(dot_dir: Path) -> dict:
+    flow = {"kind": "dgflow", "f": "KL", "eta": 0.05, "gamma": 0.01, "steps": 4, "snapshot_every": 2}
+    return {
+        "seed": 3,
+        "device": "cpu",
+        "datasets": {"25gaussians": {"n_train": 2000, "n_heldout": 300},
+                     "swissroll": {"n_train": 2000, "n_heldout": 300}},
+        "models": {"wgan-gp": {
+            "datasets": ["25gaussians", "swissroll"],
+            "sources": ["trained", "dot-pretrained"],
+            "arch": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
+            "train": {"iterations": 30, "critic_steps": 2, "batch_size": 64, "lr": 1e-3, "checkpoint_every": 10},
+        }},
+        "sources": {"dot-pretrained": {"local_dir": str(dot_dir)}},
+        "finetune": {"steps": 20, "batch_size": 64},
+        "refine": {"n_samples": 200, "batch_size": 100, "seed": 7},
+        "methods": {
+            "base": {"kind": "base"},
+            "dgflow-kl": {**flow, "discriminator": "finetuned"},
+            "dgflow-kl-raw": {**flow, "discriminator": "raw", "eta": 0.005},
+            "dgflow-kl-data": {**flow, "space": "data", "eta": 0.001},
+            "dot": {"kind": "dot", "space": "latent", "optimizer": "sgd", "steps": 4, "snapshot_every": 2},
+            "ddls": {"kind": "ddls", "eps": 0.01, "steps": 4, "snapshot_every": 2},
+        },
+    }
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The `Job stats` table of a dry run as {rule: count}."""
+    counts = {}
+    for line in dry_run_output.split("Job stats:")[-1].splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, dot2d_dir):
+    workdir = tmp_path_factory.mktemp("suite")
+    write_config(workdir, tiny_config(dot2d_dir))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_outputs_and_table(finished_run):
+    table = pd.read_csv(finished_run / "results/tables/toy2d.csv")
+    assert {"dataset", "source", "method", "discriminator", "step"} <= set(table.columns)
+    assert len(table) == 2 * 2 * 6  # datasets x sources x methods
+    assert set(table["source"]) == {"trained", "dot-pretrained"}
+    assert {"hq4sigma_pct", "energy_heldout300"} <= set(table.columns)
+    # values at each method's configured final step
+    assert set(table.loc[table.method == "base", "step"]) == {0}
+    assert set(table.loc[table.method != "base", "step"]) == {4}
+    for ext in ("md", "tex"):
+        assert (finished_run / f"results/tables/toy2d.{ext}").stat().st_size > 0
+    for dataset in ("25gaussians", "swissroll"):
+        for suffix in ("", "_steps"):
+            png = finished_run / f"results/figures/toy2d_{dataset}{suffix}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (finished_run / "results/config.resolved.json").exists()
+    assert (finished_run / "results/samples/swissroll/wgan-gp/trained/dot.config.json").exists()
+
+
+def test_all_methods_start_from_identical_latents(finished_run):
+    base_dir = finished_run / "results/samples/25gaussians/wgan-gp/dot-pretrained"
+    runs = {p.stem: np.load(p) for p in base_dir.glob("*.npz")}
+    reference = runs["base"]
+    for name, run in runs.items():
+        np.testing.assert_array_equal(run["latents"], reference["latents"], err_msg=name)
+        np.testing.assert_array_equal(run["samples"][0], reference["samples"][0], err_msg=name)
+
+
+def test_dot_records_k_eff(finished_run):
+    import json
+
+    info = json.loads((finished_run / "results/samples/25gaussians/wgan-gp/trained/dot.config.json").read_text())
+    k_eff = info["info"]["k_eff"]
+    assert all(k > 0 for k in (k_eff if isinstance(k_eff, list) else [k_eff]))
+
+
+def test_rerun_does_nothing(finished_run):
+    proc = snakemake(finished_run, "-n")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_one_eta_reruns_only_that_method(finished_run, dot2d_dir, tmp_path):
+    config = tiny_config(dot2d_dir)
+    config["methods"]["dgflow-kl"]["eta"] = 0.07
+    write_config(finished_run, config)
+    try:
+        proc = snakemake(finished_run, "-n")
+    finally:
+        write_config(finished_run, tiny_config(dot2d_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    # the resolved-config record changes too (it holds the whole config); no data, train or finetune job
+    assert counts == {"refine": 4, "evaluate": 4, "report_toy2d": 1, "resolved_config": 1, "all": 1}, counts
+    assert "dgflow-kl.npz" in proc.stdout and "dgflow-kl-raw.npz" not in proc.stdout
+
+
+def test_same_config_same_numbers(finished_run, dot2d_dir, tmp_path):
+    # a second workdir with one dataset and one source: identical samples and table rows
+    config = tiny_config(dot2d_dir)
+    config["datasets"].pop("swissroll")
+    config["models"]["wgan-gp"]["datasets"] = ["25gaussians"]
+    write_config(tmp_path, config)
+    proc = snakemake(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for source in ("trained", "dot-pretrained"):
+        for method in ("dgflow-kl", "ddls", "dot"):
+            rel = f"results/samples/25gaussians/wgan-gp/{source}/{method}.npz"
+            np.testing.assert_array_equal(np.load(tmp_path / rel)["samples"], np.load(finished_run / rel)["samples"])
+    first = pd.read_csv(finished_run / "results/tables/toy2d.csv")
+    second = pd.read_csv(tmp_path / "results/tables/toy2d.csv")
+    pd.testing.assert_frame_equal(first[first.dataset == "25gaussians"].reset_index(drop=True), second)
+
+
+def test_unknown_key_fails_before_any_job(tmp_path, dot2d_dir):
+    config = tiny_config(dot2d_dir)
+    config["methods"]["dgflow-kl"]["etaa"] = 0.1
+    config["refine"]["n_samples"] = "many"
+    write_config(tmp_path, config)
+    proc = snakemake(tmp_path)
+    assert proc.returncode != 0
+    assert "methods.dgflow-kl" in proc.stderr and "'etaa' was unexpected" in proc.stderr
+    assert "refine.n_samples" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_checkpoint_folder_names_config_key(tmp_path, dot2d_dir):
+    config = tiny_config(dot2d_dir)
+    config["sources"]["dot-pretrained"]["local_dir"] = str(tmp_path / "nowhere")
+    config["datasets"].pop("swissroll")
+    config["models"]["wgan-gp"].update(datasets=["25gaussians"], sources=["dot-pretrained"])
+    write_config(tmp_path, config)
+    proc = snakemake(tmp_path)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/import/25gaussians/wgan-gp/dot-pretrained.log").read_text()
+    assert "sources.dot-pretrained.local_dir" in log and "G_25gaussians_WGAN-GP.npz" in log
+    assert not (tmp_path / "results/tables").exists()

@@ -1,0 +1,56 @@
+# Input functions and helpers: expand the config's experiment matrix into targets.
+import json
+
+from dgflow_bench import config as dg
+from dgflow_bench.registry import DATASETS, SOURCES
+
+RUNS = list(dg.runs(config))
+METHODS = list(config["methods"])
+IMPORTED_SOURCES = [name for name, entry in SOURCES.items() if not entry.trained]
+CONDA_ENV = "../../environment.yml"
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    model="|".join(config["models"]),
+    source="|".join(SOURCES),
+    method="|".join(METHODS),
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def suite_runs(suite):
+    return [(d, m, s) for d, m, s in RUNS if DATASETS[d].suite == suite]
+
+
+def suite_datasets(suite):
+    return sorted({d for d, _, _ in suite_runs(suite)})
+
+
+def metric_files(suite):
+    return [
+        f"results/metrics/{d}/{m}/{s}/{method}.json"
+        for d, m, s in suite_runs(suite)
+        for method in METHODS
+    ]
+
+
+def finetuned_disc(wildcards):
+    if dg.uses_finetuned(config, wildcards.method):
+        return f"results/models/{wildcards.dataset}/{wildcards.model}/{wildcards.source}/disc-finetuned.pt"
+    return []
+
+
+def disc_flag(wildcards, input):
+    return f"--disc {input.disc}" if input.disc else ""
+
+
+def final_targets():
+    targets = ["results/config.resolved.json"]
+    if suite_runs("toy2d"):
+        targets += [f"results/tables/toy2d.{ext}" for ext in ("csv", "md", "tex")]
+        targets += [f"results/figures/toy2d_{d}.png" for d in suite_datasets("toy2d")]
+        targets += [f"results/figures/toy2d_{d}_steps.png" for d in suite_datasets("toy2d")]
+    return targets

@@ -1,0 +1,28 @@
+rule resolved_config:
+    output:
+        "results/config.resolved.json",
+    params:
+        cfg=as_json(config),
+    log:
+        "results/logs/resolved_config.log",
+    benchmark:
+        "results/benchmarks/resolved_config.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench resolve-config --params {params.cfg:q} --out {output} 2> {log}"
+
+
+rule data:
+    output:
+        "results/data/{dataset}.npz",
+    params:
+        cfg=lambda w: as_json(dg.data_params(config, w.dataset)),
+    log:
+        "results/logs/data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/{dataset}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench data --dataset {wildcards.dataset} --params {params.cfg:q} --out {output} 2> {log}"

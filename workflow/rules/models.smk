@@ -1,0 +1,55 @@
+rule train:
+    input:
+        data="results/data/{dataset}.npz",
+    output:
+        "results/models/{dataset}/{model}/trained/model.pt",
+    params:
+        cfg=lambda w: as_json(dg.train_params(config, w.dataset, w.model)),
+        state="results/models/{dataset}/{model}/trained/train-state.pt",
+        device=config["device"],
+    log:
+        "results/logs/train/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{model}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    shell:
+        "dgflow-bench train --model {wildcards.model} --data {input.data} --params {params.cfg:q} --out {output} --state {params.state} --device {params.device} --threads {threads} 2> {log}"
+
+
+rule import_checkpoint:
+    output:
+        "results/models/{dataset}/{model}/{source}/model.pt",
+    wildcard_constraints:
+        source="|".join(IMPORTED_SOURCES),
+    params:
+        cfg=lambda w: as_json(dg.import_params(config, w.source)),
+    log:
+        "results/logs/import/{dataset}/{model}/{source}.log",
+    benchmark:
+        "results/benchmarks/import/{dataset}/{model}/{source}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench import-checkpoint --dataset {wildcards.dataset} --model {wildcards.model} --source {wildcards.source} --params {params.cfg:q} --out {output} 2> {log}"
+
+
+rule finetune_discriminator:
+    input:
+        model="results/models/{dataset}/{model}/{source}/model.pt",
+        data="results/data/{dataset}.npz",
+    output:
+        "results/models/{dataset}/{model}/{source}/disc-finetuned.pt",
+    params:
+        cfg=lambda w: as_json(dg.finetune_params(config, w.dataset, w.model, w.source)),
+        device=config["device"],
+    log:
+        "results/logs/finetune/{dataset}/{model}/{source}.log",
+    benchmark:
+        "results/benchmarks/finetune/{dataset}/{model}/{source}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    shell:
+        "dgflow-bench finetune --model-file {input.model} --data {input.data} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"

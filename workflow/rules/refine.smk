@@ -1,0 +1,37 @@
+rule refine:
+    input:
+        model="results/models/{dataset}/{model}/{source}/model.pt",
+        disc=finetuned_disc,
+    output:
+        "results/samples/{dataset}/{model}/{source}/{method}.npz",
+    params:
+        cfg=lambda w: as_json(dg.refine_params(config, w.method)),
+        disc=disc_flag,
+        device=config["device"],
+    log:
+        "results/logs/refine/{dataset}/{model}/{source}/{method}.log",
+    benchmark:
+        "results/benchmarks/refine/{dataset}/{model}/{source}/{method}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    shell:
+        "dgflow-bench refine --model-file {input.model} {params.disc} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"
+
+
+rule evaluate:
+    input:
+        samples="results/samples/{dataset}/{model}/{source}/{method}.npz",
+        data="results/data/{dataset}.npz",
+    output:
+        "results/metrics/{dataset}/{model}/{source}/{method}.json",
+    params:
+        cfg=lambda w: as_json(dg.evaluate_params(config, w.dataset, w.model, w.source, w.method)),
+    log:
+        "results/logs/evaluate/{dataset}/{model}/{source}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{model}/{source}/{method}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench evaluate --samples {input.samples} --data {input.data} --params {params.cfg:q} --out {output} 2> {log}"

@@ -1,0 +1,27 @@
+rule report_toy2d:
+    input:
+        metric_files("toy2d"),
+    output:
+        csv=report("results/tables/toy2d.csv", caption="../report/toy2d_table.rst", category="Tables"),
+        md="results/tables/toy2d.md",
+        tex="results/tables/toy2d.tex",
+        scatter=report(
+            expand("results/figures/toy2d_{dataset}.png", dataset=suite_datasets("toy2d")),
+            caption="../report/toy2d_scatter.rst",
+            category="Figures",
+        ),
+        curves=report(
+            expand("results/figures/toy2d_{dataset}_steps.png", dataset=suite_datasets("toy2d")),
+            caption="../report/toy2d_steps.rst",
+            category="Figures",
+        ),
+    params:
+        cfg=as_json(dg.report_params(config, "toy2d")),
+    log:
+        "results/logs/report/toy2d.log",
+    benchmark:
+        "results/benchmarks/report/toy2d.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench report --suite toy2d --metrics {input} --params {params.cfg:q} --tables-stem results/tables/toy2d --figures-dir results/figures 2> {log}"
