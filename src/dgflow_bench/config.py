@@ -89,7 +89,7 @@ def finetune_params(config: dict, dataset: str, model: str, source: str) -> dict
 
 def refine_params(config: dict, method: str) -> dict:
     # Only this method's block and the shared latent settings: editing one method reruns only its jobs.
-    return {"method": config["methods"][method], "refine": config["refine"]}
+    return {"name": method, "method": config["methods"][method], "refine": config["refine"]}
 
 
 def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:

@@ -23,11 +23,14 @@ GeneratorFn = Optional[Callable[[torch.Tensor], torch.Tensor]]
 class RefinementDiverged(RuntimeError):
     """Raised when refined samples become NaN or Inf, so no table row is ever built from them."""
 
+    STEP_SIZE_NAMES = {"dgflow": "eta", "dot": "lr", "ddls": "eps"}
+
     def __init__(self, method: str, step: int, step_size: float, detail: str = ""):
         self.method, self.step, self.step_size = method, step, step_size
+        name = self.STEP_SIZE_NAMES.get(method, "step size")
         msg = (
-            f"{method} diverged at step {step} (step size {step_size:g}): samples contain NaN or Inf. "
-            "Lower the step size (eta / lr / eps) in the config and rerun."
+            f"{method} diverged at step {step} ({name}={step_size:g}): samples contain NaN or Inf. "
+            f"Lower {name} in the method's config block and rerun."
         )
         super().__init__(msg + (f" {detail}" if detail else ""))
 

@@ -23,8 +23,17 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
         rows.append({"dataset": result["dataset"], "model": result["model"], "source": result["source"],
                      "method": result["method"], "discriminator": result.get("discriminator", ""),
                      **final[0]})
-    frame = pd.DataFrame(rows)
-    metrics = sorted(c for c in frame.columns if c not in ID_COLUMNS)
+    return pd.DataFrame(rows)
+
+
+def _ordered(frame: pd.DataFrame, directions: dict[str, str]) -> pd.DataFrame:
+    """Identifier columns, then metrics in the suite's order (the order of ``directions``)."""
+    prefixes = list(directions)
+
+    def rank(metric: str) -> int:
+        return next((i for i, p in enumerate(prefixes) if metric.startswith(p)), len(prefixes))
+
+    metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS), key=lambda m: (rank(m), m))
     return frame[ID_COLUMNS + metrics]
 
 
@@ -38,14 +47,17 @@ def _header(metric: str, directions: dict[str, str]) -> str:
 def write_tables(frame: pd.DataFrame, stem: str | Path, *, caption: str, directions: dict[str, str],
                  order: list[str]) -> None:
     """``stem``.csv / .md / .tex; ``order`` sorts the method rows as the config lists them."""
+    frame = _ordered(frame, directions)
     frame = frame.assign(_order=frame["method"].map({m: i for i, m in enumerate(order)}))
     frame = frame.sort_values(["dataset", "model", "source", "_order"]).drop(columns="_order")
     stem = Path(stem)
     write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
-    shown = frame.rename(columns={c: _header(c, directions) for c in frame.columns})
+    # NaN (a metric a dataset does not have, e.g. modes on Swissroll) prints as an empty cell
+    shown = frame.astype(object).where(frame.notna(), None)
+    shown = shown.rename(columns={c: _header(c, directions) for c in frame.columns})
     md = tabulate(shown, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g", missingval="")
     write_text(stem.with_suffix(".md"), f"{caption}\n\n{md}\n")
-    latex = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False, floatfmt=".4g",
+    latex = tabulate(frame.astype(object).where(frame.notna(), None), headers="keys", tablefmt="latex_booktabs", showindex=False, floatfmt=".4g",
                      missingval="")
     write_text(stem.with_suffix(".tex"),
                "\\begin{table}\n\\centering\n\\caption{" + _latex_escape(caption) + "}\n" + latex +

@@ -8,7 +8,7 @@ import torch
 
 from ..io import savez, sha256_bytes, write_resolved_config
 from ..models.store import load_model_file
-from ..refine.common import sample_latents
+from ..refine.common import RefinementDiverged, sample_latents
 from ..registry import METHODS, lookup
 from ..runtime import resolve_device, seeded_generator
 
@@ -43,7 +43,11 @@ def run(model_file: str, disc_file: str | None, params: dict, out: str, device: 
     infos = []
     for start in range(0, z0.shape[0], common["batch_size"]):
         batch = z0[start:start + common["batch_size"]].to(dev)
-        result = run_method(batch, generator, logit, {**method, "progress": progress}, rng, prior=prior)
+        try:
+            result = run_method(batch, generator, logit, {**method, "progress": progress}, rng, prior=prior)
+        except RefinementDiverged as exc:
+            raise RefinementDiverged(exc.method, exc.step, exc.step_size,
+                                     f"Method {params.get('name', '?')!r}; nothing was written to {out}.") from None
         for step, x in result.snapshots.items():
             chunks.setdefault(step, []).append(x.detach().cpu().numpy().astype(np.float32))
         infos.append(result.info)
