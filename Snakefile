@@ -27,3 +27,7 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+onsuccess:
+    announce_outputs()

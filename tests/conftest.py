@@ -19,6 +19,8 @@ def checkpoints_root() -> Path:
 def dot2d_dir() -> Path:
     folder = checkpoints_root() / "dot-2d"
     if not (folder / "G_25gaussians_WGAN-GP.npz").exists():
+        if os.environ.get("DGFLOW_BENCH_REQUIRE_CHECKPOINTS") == "1":  # CI: these tests must run
+            pytest.fail(f"DGFLOW_BENCH_REQUIRE_CHECKPOINTS=1 but {folder} lacks DOT's checkpoints")
         pytest.skip(f"DOT's published 2-D checkpoints not found in {folder}; set DGFLOW_BENCH_CHECKPOINTS "
                     "to the folder holding dot-2d/")
     return folder

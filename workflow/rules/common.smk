@@ -54,3 +54,14 @@ def final_targets():
         targets += [f"results/figures/toy2d_{d}.png" for d in suite_datasets("toy2d")]
         targets += [f"results/figures/toy2d_{d}_steps.png" for d in suite_datasets("toy2d")]
     return targets
+
+
+def announce_outputs():
+    """Printed when a run succeeds: where to look."""
+    tables = [t for t in final_targets() if t.startswith("results/tables/")]
+    figures = [t for t in final_targets() if t.startswith("results/figures/")]
+    print("\ndgflow-bench finished.")
+    print("  tables:  " + ", ".join(tables))
+    print("  figures: " + ", ".join(figures))
+    print("  resolved config: results/config.resolved.json; logs: results/logs/; job costs: results/benchmarks/")
+    print("  HTML report with everything: snakemake --report results/report.html")

@@ -1,0 +1,64 @@
+"""The config schema: defaults fill in, unknown keys and wrong types are named, presets validate, and the
+per-job parameter builders isolate what each job depends on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dgflow_bench.config import ConfigError, derive_seed, refine_params, runs, validate
+
+from conftest import REPO
+
+MINIMAL = {"datasets": {"swissroll": {}}, "models": {"wgan-gp": {"datasets": ["swissroll"]}},
+           "methods": {"flow": {"kind": "dgflow"}}}
+
+
+@pytest.mark.parametrize("path", [REPO / "config.yaml", *sorted((REPO / "presets").glob("*.yaml"))],
+                         ids=lambda p: Path(p).name)
+def test_shipped_configs_validate(path):
+    config = validate(yaml.safe_load(Path(path).read_text()))
+    assert list(runs(config))
+
+
+def test_defaults_fill_in_from_the_schema():
+    config = validate(MINIMAL)
+    flow = config["methods"]["flow"]
+    assert flow == {"kind": "dgflow", "discriminator": "finetuned", "f": "KL", "space": "latent", "eta": 0.01,
+                    "gamma": 0.01, "steps": 25, "snapshot_every": 5}
+    assert config["models"]["wgan-gp"]["sources"] == ["trained"]
+    assert config["refine"]["n_samples"] == 2000
+    assert MINIMAL["methods"]["flow"] == {"kind": "dgflow"}, "validation must not mutate its input"
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"methods": {"flow": {"kind": "dgflow", "etaa": 1}}}, "methods.flow: Additional properties are not allowed ('etaa'"),
+    ({"methods": {"flow": {"kind": "dgflow", "f": "TV"}}}, "methods.flow.f: 'TV' is not one of"),
+    ({"methods": {"flow": {"kind": "dot", "gamma": 0.1}}}, "methods.flow: Additional properties are not allowed ('gamma'"),
+    ({"refine": {"n_samples": "lots"}}, "refine.n_samples: 'lots' is not of type 'integer'"),
+    ({"datasets": {"cifar": {}}}, "datasets: 'cifar' is not one of"),
+    ({"colour": "red"}, "<top level>: Additional properties are not allowed ('colour'"),
+])
+def test_errors_name_the_key(patch, message):
+    with pytest.raises(ConfigError) as info:
+        validate({**MINIMAL, **patch})
+    assert message in str(info.value)
+
+
+def test_model_dataset_without_block_is_named():
+    config = validate({**MINIMAL, "models": {"wgan-gp": {"datasets": ["25gaussians"]}}})
+    with pytest.raises(ConfigError, match="models.wgan-gp.datasets names '25gaussians'"):
+        list(runs(config))
+
+
+def test_seeds_are_stable_and_distinct():
+    assert derive_seed(0, "train", "swissroll") == derive_seed(0, "train", "swissroll")
+    assert len({derive_seed(0, "train", d) for d in ("swissroll", "25gaussians")} | {derive_seed(1, "train", "swissroll")}) == 3
+
+
+def test_refine_params_hold_only_their_method():
+    config = validate({**MINIMAL, "methods": {"a": {"kind": "dgflow"}, "b": {"kind": "ddls"}}})
+    params = refine_params(config, "a")
+    assert params["method"]["kind"] == "dgflow" and "b" not in str(params["method"])
