@@ -24,3 +24,15 @@ def dot2d_dir() -> Path:
         pytest.skip(f"DOT's published 2-D checkpoints not found in {folder}; set DGFLOW_BENCH_CHECKPOINTS "
                     "to the folder holding dot-2d/")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """One intra-op thread: for the small tensors of the tests, extra threads only add scheduler latency
+    (a lot of it on a busy 2-core machine), and results are bit-stable only for a fixed count."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
