@@ -20,12 +20,6 @@ SN_CONVS = [("c0_0", 3, CH // 8, 3, 1), ("c0_1", CH // 8, CH // 4, 4, 2), ("c1_0
 WGAN_NAMES = ["c0", "c1", "c1_0", "c2", "c2_0", "c3", "c3_0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def generator_arrays(rng, bw: int = 4) -> dict[str, np.ndarray]:

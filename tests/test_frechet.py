@@ -19,12 +19,6 @@ from dgflow_bench.metrics.frechet import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def random_psd(rng, d, n=None):

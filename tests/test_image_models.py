@@ -12,12 +12,6 @@ from dgflow_bench.models.dcgan import (DCGANGenerator, SNDCGANDiscriminator, bui
 from dgflow_bench.models.resnet import ResNetGenerator, SNResNetDiscriminator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def n_params(net: torch.nn.Module) -> int:

@@ -22,7 +22,8 @@ def run(model: str, data: str, params: dict, out: str, state: str, device: str, 
     r = params["recipe"]
     recipe = GanRecipe(loss=entry.loss, iterations=r["iterations"], critic_steps=r["critic_steps"],
                        batch_size=r["batch_size"], lr_g=r["lr"], lr_d=r["lr"], betas=tuple(r["betas"]),
-                       gp_weight=r["gp_weight"], checkpoint_every=r["checkpoint_every"])
+                       gp_weight=r["gp_weight"], checkpoint_every=r["checkpoint_every"],
+                       lr_decay=r["lr_decay"])
     latent = entry.latent
     history = train_gan(
         generator, critic, recipe=recipe, real_batch=array_sampler(train),

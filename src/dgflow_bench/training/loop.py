@@ -29,6 +29,19 @@ class GanRecipe:
     betas: tuple[float, float]
     gp_weight: float
     checkpoint_every: int
+    lr_decay: str = "none"  # "linear": to 0 at the last iteration (the WGAN-GP CIFAR recipe); settles the end state
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, base: float, step: int, recipe: GanRecipe) -> None:
+    # A function of the step alone, so a resumed run needs no scheduler state to stay bit-identical.
+    if recipe.lr_decay == "linear":
+        scale = 1.0 - step / recipe.iterations
+    elif recipe.lr_decay == "none":
+        scale = 1.0
+    else:
+        raise ValueError(f"unknown lr_decay {recipe.lr_decay!r}; use 'none' or 'linear'")
+    for group in optimizer.param_groups:
+        group["lr"] = base * scale
 
 
 class _StopOnSigterm:
@@ -82,6 +95,8 @@ def train_gan(
     bar = tqdm(total=recipe.iterations, initial=step, desc="train", disable=not progress, mininterval=2)
     with _StopOnSigterm() as stop:
         while step < recipe.iterations:
+            _set_lr(opt_d, recipe.lr_d, step, recipe)
+            _set_lr(opt_g, recipe.lr_g, step, recipe)
             for _ in range(recipe.critic_steps):
                 real = real_batch(recipe.batch_size, rng)
                 with torch.no_grad():
