@@ -17,7 +17,8 @@ import torch
 
 TRAIN = {"arch": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
          "recipe": {"iterations": 400, "critic_steps": 2, "batch_size": 64, "lr": 1e-3, "betas": [0.5, 0.9],
-                    "gp_weight": 10, "checkpoint_every": 25}, "seed": 11}
+                    "gp_weight": 10, "checkpoint_every": 25, "lr_decay": "linear"},
+         "seed": 11}
 
 
 def cli(*args: str, **kw) -> list[str]:
@@ -33,7 +34,7 @@ def data_file(tmp_path_factory) -> Path:
 
 
 def train_cmd(data_file: Path, out: Path, state: Path) -> list[str]:
-    return cli("train", "--model", "wgan-gp", "--data", str(data_file), "--params", json.dumps(TRAIN),
+    return cli("train", "--dataset", "25gaussians", "--model", "wgan-gp", "--data", str(data_file), "--params", json.dumps(TRAIN),
                "--out", str(out), "--state", str(state), "--device", "cpu", "--threads", "1", "--no-progress")
 
 
@@ -94,7 +95,7 @@ def model_file(tmp_path_factory, data_file) -> Path:
 
 def refine(model: Path, out: Path, method: dict) -> subprocess.CompletedProcess:
     params = {"name": "flow-under-test", "method": method, "refine": {"n_samples": 64, "batch_size": 64, "seed": 0}}
-    return subprocess.run(cli("refine", "--model-file", str(model), "--params", json.dumps(params), "--out",
+    return subprocess.run(cli("refine", "--dataset", "25gaussians", "--model-file", str(model), "--params", json.dumps(params), "--out",
                               str(out), "--device", "cpu", "--no-progress"), capture_output=True, text=True)
 
 

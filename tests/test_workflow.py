@@ -66,7 +66,7 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 def write_config(workdir: Path, config: dict) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # key order = row order
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p["data"].add_argument("--dataset", required=True)
     p["data"].add_argument("--out", required=True)
+    for name in ("train", "finetune", "refine"):
+        p[name].add_argument("--dataset", required=True)
     p["train"].add_argument("--model", required=True)
     p["train"].add_argument("--data", required=True)
     p["train"].add_argument("--out", required=True)
@@ -66,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p["report"].add_argument("--suite", required=True)
     p["report"].add_argument("--metrics", nargs="+", required=True)
     p["report"].add_argument("--tables-stem", required=True, help="e.g. results/tables/toy2d")
-    p["report"].add_argument("--figures-dir", required=True)
+    p["report"].add_argument("--figures-dir", help="figures folder (toy2d)")
+    p["report"].add_argument("--samples-out", help="sample-lines markdown file (text)")
     p["resolve-config"].add_argument("--out", required=True)
     return parser
 
@@ -84,7 +87,7 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.stage == "train":
         from .stages import train
 
-        train.run(args.model, args.data, args.params, args.out, args.state, args.device, progress)
+        train.run(args.dataset, args.model, args.data, args.params, args.out, args.state, args.device, progress)
     elif args.stage == "import-checkpoint":
         from .stages import import_checkpoint
 
@@ -92,11 +95,11 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.stage == "finetune":
         from .stages import finetune
 
-        finetune.run(args.model_file, args.data, args.params, args.out, args.device, progress)
+        finetune.run(args.dataset, args.model_file, args.data, args.params, args.out, args.device, progress)
     elif args.stage == "refine":
         from .stages import refine
 
-        refine.run(args.model_file, args.disc, args.params, args.out, args.device, progress)
+        refine.run(args.dataset, args.model_file, args.disc, args.params, args.out, args.device, progress)
     elif args.stage == "evaluate":
         from .stages import evaluate
 
@@ -104,7 +107,7 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.stage == "report":
         from .stages import report
 
-        report.run(args.suite, args.metrics, args.params, args.tables_stem, args.figures_dir)
+        report.run(args.suite, args.metrics, args.params, args.tables_stem, args.figures_dir, args.samples_out)
     elif args.stage == "resolve-config":
         from .io import write_json
 

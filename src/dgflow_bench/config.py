@@ -56,9 +56,11 @@ def derive_seed(base: int, *names: str) -> int:
 def runs(config: dict) -> Iterator[tuple[str, str, str]]:
     """Every (dataset, model, source) the config asks for."""
     for model, spec in config["models"].items():
-        lookup(MODELS, model, "model")
+        suite = lookup(MODELS, model, "model").suite
         for dataset in spec["datasets"]:
-            lookup(DATASETS, dataset, "dataset")
+            if lookup(DATASETS, dataset, "dataset").suite != suite:
+                raise ConfigError(f"models.{model}.datasets names {dataset!r}, a {DATASETS[dataset].suite} dataset; "
+                                  f"{model} is a {suite} model")
             if dataset not in config["datasets"]:
                 raise ConfigError(f"models.{model}.datasets names {dataset!r}, which has no block under datasets:")
             for source in spec["sources"]:
@@ -99,7 +101,8 @@ def evaluate_params(config: dict, dataset: str, model: str, source: str, method:
 
 
 def report_params(config: dict, suite: str) -> dict:
-    return {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"])}
+    return {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
+            "js_reference": config["evaluate"]["js_reference"]}
 
 
 def uses_finetuned(config: dict, method: str) -> bool:

@@ -5,12 +5,12 @@ config block), not editing the stages.
 - MODELS:   name -> GAN loss, architecture builder and latent prior
 - SOURCES:  name -> where a model's weights come from (trained by the pipeline, or imported)
 - METHODS:  kind -> refinement function (z0, G, d, params, rng, prior=...) -> RefinementResult
-- METRICS:  suite -> metric function over samples at one snapshot
+- METRICS:  suite -> metric module (prepare once per job, compute per snapshot)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -19,14 +19,20 @@ import numpy as np
 @dataclass(frozen=True)
 class DatasetEntry:
     suite: str
-    make: Callable[[dict, int], dict[str, np.ndarray]]  # (params, seed) -> {'train': ..., 'heldout': ...}
+    # (params, seed, out .npz) -> summary for the resolved config; the npz holds 'train' and 'heldout'
+    write: Callable[[dict, int, str], dict]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    suite: str
     loss: str
-    build: Callable[[dict], tuple]  # architecture params -> (generator, critic)
-    latent: dict = field(default_factory=dict)  # {'prior': ..., 'dim': ...}
+    build: Callable[[dict, dict], tuple]  # (architecture params, data info) -> (generator, critic)
+    prior: str  # latent prior: 'uniform' (U[-1, 1]) or 'normal' (N(0, I))
+    default_latent_dim: int  # used unless the architecture block sets z_dim
+
+    def latent(self, arch: dict) -> dict:
+        return {"prior": self.prior, "dim": int(arch.get("z_dim", self.default_latent_dim))}
 
 
 @dataclass(frozen=True)
@@ -35,34 +41,55 @@ class SourceEntry:
     description: str
 
 
-def _toy2d_dataset(sampler_name: str) -> Callable[[dict, int], dict[str, np.ndarray]]:
-    def make(params: dict, seed: int) -> dict[str, np.ndarray]:
+def _toy2d_dataset(sampler_name: str) -> Callable[[dict, int, str], dict]:
+    def write(params: dict, seed: int, out: str) -> dict:
         from .data.toy2d import TOY2D_SAMPLERS
+        from .io import savez
 
         train_seq, heldout_seq = np.random.SeedSequence(seed).spawn(2)
         sampler = TOY2D_SAMPLERS[sampler_name]
-        return {
-            "train": sampler(params["n_train"], np.random.default_rng(train_seq)),
-            "heldout": sampler(params["n_heldout"], np.random.default_rng(heldout_seq)),
-        }
+        arrays = {"train": sampler(params["n_train"], np.random.default_rng(train_seq)),
+                  "heldout": sampler(params["n_heldout"], np.random.default_rng(heldout_seq))}
+        savez(out, **arrays)
+        return {"shapes": {k: list(v.shape) for k, v in arrays.items()}}
 
-    return make
+    return write
 
 
-def _mlp_pair(arch: dict) -> tuple:
+def _billion_words(params: dict, seed: int, out: str) -> dict:
+    from pathlib import Path
+
+    from .data.text import ensure_corpus, prepare_text_dataset
+
+    root = ensure_corpus(params.get("root"), params["url"], Path(out).parent / "download", params.get("sha256"))
+    return prepare_text_dataset(root, out, max_lines=params["max_lines"], heldout_lines=params["heldout_lines"],
+                                seed=seed, vocab_size=params["vocab_size"])
+
+
+def _mlp_pair(arch: dict, info: dict) -> tuple:
     from .models.mlp import build_critic, build_generator
 
-    g, c = arch["generator"], arch["critic"]
-    return build_generator(2, g["hidden"], g["depth"], 2), build_critic(2, c["hidden"], c["depth"])
+    g, c, dim = arch["generator"], arch["critic"], info.get("dim", 2)
+    return build_generator(2, g["hidden"], g["depth"], dim), build_critic(dim, c["hidden"], c["depth"])
+
+
+def _charcnn_pair(arch: dict, info: dict) -> tuple:
+    from .models.text_cnn import CharCNNCritic, CharCNNGenerator
+
+    shape = {"seq_len": info["seq_len"], "vocab_size": info["vocab_size"], "dim": arch["dim"],
+             "n_blocks": arch["n_blocks"]}
+    return CharCNNGenerator(z_dim=arch["z_dim"], **shape), CharCNNCritic(**shape)
 
 
 DATASETS: dict[str, DatasetEntry] = {
     "25gaussians": DatasetEntry("toy2d", _toy2d_dataset("25gaussians")),
     "swissroll": DatasetEntry("toy2d", _toy2d_dataset("swissroll")),
+    "billion-words": DatasetEntry("text", _billion_words),
 }
 
 MODELS: dict[str, ModelEntry] = {
-    "wgan-gp": ModelEntry("wgan-gp", _mlp_pair, {"prior": "uniform", "dim": 2}),
+    "wgan-gp": ModelEntry("toy2d", "wgan-gp", _mlp_pair, "uniform", 2),
+    "wgan-gp-charcnn": ModelEntry("text", "wgan-gp", _charcnn_pair, "normal", 128),
 }
 
 SOURCES: dict[str, SourceEntry] = {
@@ -88,14 +115,15 @@ METHODS: dict[str, Callable] = {
 }
 
 
-def _toy2d_metrics(dataset: str, samples: np.ndarray, heldout: np.ndarray, params: dict) -> dict[str, float]:
-    from .metrics.toy2d import compute_toy2d_metrics
-
-    return compute_toy2d_metrics(dataset, samples, heldout, kde_bandwidth=params["kde_bandwidth"],
-                                 mode_min_share=params["mode_min_share"])
+# suite -> module under metrics/ defining prepare(data_file, params, cache_dir) (once per job),
+# compute(dataset, samples, prepared, params) -> {name: value} (per snapshot) and metric_directions().
+METRICS: dict[str, str] = {"toy2d": "toy2d_suite", "text": "text_suite"}
 
 
-METRICS: dict[str, Callable] = {"toy2d": _toy2d_metrics}
+def metric_suite(suite: str):
+    import importlib
+
+    return importlib.import_module(f".metrics.{lookup(METRICS, suite, 'metric suite')}", __package__)
 
 
 def lookup(table: dict, name: str, axis: str):

@@ -53,6 +53,9 @@ def final_targets():
         targets += [f"results/tables/toy2d.{ext}" for ext in ("csv", "md", "tex")]
         targets += [f"results/figures/toy2d_{d}.png" for d in suite_datasets("toy2d")]
         targets += [f"results/figures/toy2d_{d}_steps.png" for d in suite_datasets("toy2d")]
+    if suite_runs("text"):
+        targets += [f"results/tables/text_js.{ext}" for ext in ("csv", "md", "tex")]
+        targets += ["results/tables/text_samples.md"]
     return targets
 
 

@@ -15,7 +15,7 @@ rule train:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench train --model {wildcards.model} --data {input.data} --params {params.cfg:q} --out {output} --state {params.state} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench train --dataset {wildcards.dataset} --model {wildcards.model} --data {input.data} --params {params.cfg:q} --out {output} --state {params.state} --device {params.device} --threads {threads} 2> {log}"
 
 
 rule import_checkpoint:
@@ -52,4 +52,4 @@ rule finetune_discriminator:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench finetune --model-file {input.model} --data {input.data} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench finetune --dataset {wildcards.dataset} --model-file {input.model} --data {input.data} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"

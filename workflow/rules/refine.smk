@@ -16,7 +16,7 @@ rule refine:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench refine --model-file {input.model} {params.disc} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"
 
 
 rule evaluate:

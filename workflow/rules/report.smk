@@ -25,3 +25,23 @@ rule report_toy2d:
         CONDA_ENV
     shell:
         "dgflow-bench report --suite toy2d --metrics {input} --params {params.cfg:q} --tables-stem results/tables/toy2d --figures-dir results/figures 2> {log}"
+
+
+rule report_text:
+    input:
+        metric_files("text"),
+    output:
+        csv=report("results/tables/text_js.csv", caption="../report/text_table.rst", category="Tables"),
+        md="results/tables/text_js.md",
+        tex="results/tables/text_js.tex",
+        samples=report("results/tables/text_samples.md", caption="../report/text_samples.rst", category="Tables"),
+    params:
+        cfg=as_json(dg.report_params(config, "text")),
+    log:
+        "results/logs/report/text.log",
+    benchmark:
+        "results/benchmarks/report/text.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench report --suite text --metrics {input} --params {params.cfg:q} --tables-stem results/tables/text_js --samples-out {output.samples} 2> {log}"

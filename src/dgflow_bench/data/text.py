@@ -223,3 +223,35 @@ def prepare_text_dataset(root: str | os.PathLike, out_npz: str | os.PathLike, ma
     savez(out_npz, train=tokens[:n_train], heldout=tokens[n_train:], vocab=np.array(vocab, dtype=str),
           manifest=np.array(json.dumps(manifest, sort_keys=True)))  # atomic: no half-written file on a kill
     return manifest
+
+
+def ensure_corpus(root: str | os.PathLike | None, url: str, download_dir: str | os.PathLike,
+                  sha256: str | None = None) -> Path:
+    """The folder holding the extracted corpus: ``root`` when given, else download ``url`` into
+    ``download_dir`` (checked against ``sha256`` when known) and extract it there once."""
+    if root:
+        return Path(root)
+    import tarfile
+    import urllib.error
+    import urllib.request
+
+    from ..io import atomic_path
+
+    folder = Path(download_dir)
+    if (folder / EXTRACTED_FOLDER / TRAINING_FOLDER).is_dir():
+        return folder
+    tarball = folder / Path(url).name
+    if not tarball.exists():
+        try:
+            with atomic_path(tarball) as tmp, urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
+                while block := resp.read(1 << 22):
+                    fh.write(block)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise TextDataError(
+                f"could not download {url} ({exc}). Offline? Download and extract it elsewhere and set "
+                f"datasets.billion-words.root to the folder that holds {EXTRACTED_FOLDER}/."
+            ) from exc
+    check_tarball_sha256(tarball, sha256)
+    with tarfile.open(tarball) as archive:
+        archive.extractall(folder, filter="data")  # the 'data' filter refuses absolute paths and links out
+    return folder

@@ -10,7 +10,23 @@ import torch
 
 from ..io import torch_save
 from .chainer_npz import CheckpointError
-from .mlp import from_spec
+from .mlp import from_spec as mlp_from_spec
+
+
+def build_from_spec(spec: dict, kind: str):
+    """Rebuild a network from its ``.spec``: the MLPs carry no 'arch' key, every other family names its own."""
+    arch = spec.get("arch")
+    if arch is None:
+        return mlp_from_spec(spec, kind)
+    if arch.startswith("charcnn"):
+        from .text_cnn import from_spec
+    elif arch.startswith("dcgan"):
+        from .dcgan import from_spec
+    elif arch.startswith(("resnet", "snresnet")):
+        from .resnet import from_spec
+    else:
+        raise CheckpointError(f"unknown network architecture {arch!r} in a model file")
+    return from_spec(spec)
 
 
 def save_model_file(path: str | Path, *, generator=None, critic=None, latent: Optional[dict] = None,
@@ -40,7 +56,7 @@ def load_model_file(path: str | Path, config_key: str = "") -> dict:
     out = {"latent": obj.get("latent"), "meta": obj.get("meta", {})}
     for kind in ("generator", "critic"):
         if kind in obj:
-            net = from_spec(obj[kind]["spec"], kind)
+            net = build_from_spec(obj[kind]["spec"], kind)
             net.load_state_dict(obj[kind]["state"])
             out[kind] = net.eval()
     return out

@@ -20,6 +20,6 @@ def run(dataset: str, model: str, source: str, params: dict, out: str) -> None:
     generator = load_chainer_mlp(files["generator"], "generator")
     critic = load_chainer_mlp(files["critic"], "critic")
     provenance = {role: {"file": str(p), "sha256": sha256_file(p)} for role, p in files.items()}
-    save_model_file(out, generator=generator, critic=critic, latent=entry.latent,
+    save_model_file(out, generator=generator, critic=critic, latent=entry.latent({}),
                     meta={"source": source, "model": model, "files": provenance})
     write_resolved_config(out, "import-checkpoint", params, dataset=dataset, model=model, files=provenance)

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from ..io import savez, sha256_bytes, write_resolved_config
+from ..modalities import MODALITIES
 from ..models.store import load_model_file
 from ..refine.common import RefinementDiverged, sample_latents
-from ..registry import METHODS, lookup
+from ..registry import DATASETS, METHODS, lookup
 from ..runtime import resolve_device, seeded_generator
 
 
@@ -28,8 +29,10 @@ def _merge_info(infos: list[dict]) -> dict:
     return {key: [info.get(key) for info in infos] for key in infos[0]}
 
 
-def run(model_file: str, disc_file: str | None, params: dict, out: str, device: str, progress: bool) -> None:
+def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out: str, device: str,
+        progress: bool) -> None:
     method, common = params["method"], params["refine"]
+    to_storage = MODALITIES[lookup(DATASETS, dataset, "dataset").suite].to_storage
     run_method = lookup(METHODS, method["kind"], "refinement method kind")
     dev = resolve_device(device)
     model = load_model_file(model_file)
@@ -49,7 +52,7 @@ def run(model_file: str, disc_file: str | None, params: dict, out: str, device: 
             raise RefinementDiverged(exc.method, exc.step, exc.step_size,
                                      f"Method {params.get('name', '?')!r}; nothing was written to {out}.") from None
         for step, x in result.snapshots.items():
-            chunks.setdefault(step, []).append(x.detach().cpu().numpy().astype(np.float32))
+            chunks.setdefault(step, []).append(to_storage(x))
         infos.append(result.info)
     steps = np.array(sorted(chunks), dtype=np.int64)
     samples = np.stack([np.concatenate(chunks[s]) for s in steps])

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 
-def run(suite: str, metric_files: list[str], params: dict, tables_stem: str, figures_dir: str) -> None:
+def run(suite: str, metric_files: list[str], params: dict, tables_stem: str, figures_dir: str | None,
+        samples_out: str | None) -> None:
     if suite == "toy2d":
         from ..report.toy2d import build
+
+        build(metric_files, params, tables_stem, figures_dir)
+    elif suite == "text":
+        from ..report.text import build
+
+        build(metric_files, params, tables_stem, samples_out)
     else:
-        raise ValueError(f"no report for suite {suite!r}; available: ['toy2d']")
-    build(metric_files, params, tables_stem, figures_dir)
+        raise ValueError(f"no report for suite {suite!r}; available: ['text', 'toy2d']")

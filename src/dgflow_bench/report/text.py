@@ -1,0 +1,49 @@
+"""The text suite's report: table text_js.{csv,md,tex} (rows = refinement methods, columns = JS-n) and
+sample lines before and after refinement from the same latents (text_samples.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.text import decode
+from ..io import read_json, write_text
+from ..metrics.text_suite import metric_directions
+from .tables import final_rows, write_tables
+
+
+def build(metric_files: list[str], params: dict, tables_stem: str, samples_path: str) -> None:
+    frame = final_rows(metric_files)
+    results = [read_json(p) for p in metric_files]
+    caption = (
+        f"Billion Words, character-level WGAN-GP: JS-n in bits (lower is better) between the n-gram "
+        f"distributions of {params['n_samples']} generated lines (argmax per position, padding included) and "
+        f"the {params['js_reference']} reference lines; token unit: Unicode code points; values at each "
+        f"method's configured final step."
+    )
+    write_tables(frame, tables_stem, caption=caption, directions=metric_directions(), order=params["method_order"])
+    write_text(samples_path, _sample_lines(results, params))
+
+
+def _sample_lines(results: list[dict], params: dict, count: int = 8) -> str:
+    order = params["method_order"]
+    results = sorted(results, key=lambda r: (r["dataset"], r["model"], r["source"], order.index(r["method"])))
+    out = ["# Sample lines before and after refinement (same latents; ` is padding)\n"]
+    for result in results:
+        with np.load(result["data_file"], allow_pickle=False) as data:
+            vocab = [str(v) for v in data["vocab"]]
+        with np.load(result["samples_file"], allow_pickle=False) as s:
+            steps, samples = list(s["steps"]), s["samples"]
+        base = decode(samples[0][:count], vocab)
+        final = decode(samples[steps.index(result["final_step"])][:count], vocab)
+        out.append(f"## {result['dataset']} / {result['model']} / {result['source']} / {result['method']} "
+                   f"(step {result['final_step']})\n")
+        out.append("| base | refined |\n|---|---|")
+        out.extend(f"| `{_cell(b)}` | `{_cell(r)}` |" for b, r in zip(base, final))
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _cell(line: str) -> str:
+    return line.replace("|", "\\|").replace("`", "·")

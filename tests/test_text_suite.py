@@ -1,0 +1,63 @@
+"""The text suite end to end on a tiny corpus in the real Billion Words folder layout: data -> char-CNN
+WGAN-GP -> fine-tuning -> DGflow / DOT / DDLS -> JS-n -> table and sample lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_data_text import make_corpus
+from test_workflow import snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+WORDS = "the of and to a in that is was he for it with as his on be at by had not are but from".split()
+
+
+def tiny_text_config(root) -> dict:
+    steps = {"steps": 3, "snapshot_every": 3}
+    return {
+        "seed": 5,
+        "device": "cpu",
+        "datasets": {"billion-words": {"root": str(root), "max_lines": 1500, "heldout_lines": 200,
+                                       "vocab_size": 40}},
+        "models": {"wgan-gp-charcnn": {
+            "datasets": ["billion-words"],
+            "arch": {"z_dim": 8, "dim": 16, "n_blocks": 1},
+            "train": {"iterations": 15, "critic_steps": 2, "batch_size": 16, "checkpoint_every": 5},
+        }},
+        "finetune": {"steps": 10, "batch_size": 16},
+        "refine": {"n_samples": 120, "batch_size": 60, "seed": 3},
+        "methods": {
+            "base": {"kind": "base"},
+            "dgflow-kl": {"kind": "dgflow", "eta": 0.1, **steps},
+            "dot": {"kind": "dot", "space": "latent", "optimizer": "sgd", **steps},
+            "ddls": {"kind": "ddls", **steps},
+        },
+        "evaluate": {"js_orders": [2, 4]},
+    }
+
+
+def test_text_suite_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    extra = [" ".join(rng.choice(WORDS, size=8)) for _ in range(200)]
+    root = make_corpus(tmp_path / "corpus", lines_per_shard=12, extra=extra).parent
+    workdir = tmp_path / "run"
+    write_config(workdir, tiny_text_config(root))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    table = pd.read_csv(workdir / "results/tables/text_js.csv")
+    assert list(table["method"]) == ["base", "dgflow-kl", "dot", "ddls"]
+    js_columns = [c for c in table.columns if c.startswith("js")]
+    assert js_columns == ["js2_120lines_1bw-heldout", "js4_120lines_1bw-heldout"]
+    assert ((table[js_columns] >= 0) & (table[js_columns] <= 1)).all().all()
+    # longer n-grams are rarer, so the two sets overlap less: JS-4 >= JS-2 for every row
+    assert (table[js_columns[1]] >= table[js_columns[0]]).all()
+
+    samples = np.load(workdir / "results/samples/billion-words/wgan-gp-charcnn/trained/dgflow-kl.npz")
+    assert samples["samples"].dtype == np.uint16 and samples["samples"].shape == (2, 120, 32)
+    lines = (workdir / "results/tables/text_samples.md").read_text()
+    assert "| base | refined |" in lines and "dgflow-kl" in lines
+    assert "120 generated lines" in (workdir / "results/tables/text_js.md").read_text()
