@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+
+from conftest import REPO
 
 from test_data_text import make_corpus
 from test_workflow import snakemake, write_config
@@ -16,27 +19,10 @@ WORDS = "the of and to a in that is was he for it with as his on be at by had no
 
 
 def tiny_text_config(root) -> dict:
-    steps = {"steps": 3, "snapshot_every": 3}
-    return {
-        "seed": 5,
-        "device": "cpu",
-        "datasets": {"billion-words": {"root": str(root), "max_lines": 1500, "heldout_lines": 200,
-                                       "vocab_size": 40}},
-        "models": {"wgan-gp-charcnn": {
-            "datasets": ["billion-words"],
-            "arch": {"z_dim": 8, "dim": 16, "n_blocks": 1},
-            "train": {"iterations": 15, "critic_steps": 2, "batch_size": 16, "checkpoint_every": 5},
-        }},
-        "finetune": {"steps": 10, "batch_size": 16},
-        "refine": {"n_samples": 120, "batch_size": 60, "seed": 3},
-        "methods": {
-            "base": {"kind": "base"},
-            "dgflow-kl": {"kind": "dgflow", "eta": 0.1, **steps},
-            "dot": {"kind": "dot", "space": "latent", "optimizer": "sgd", **steps},
-            "ddls": {"kind": "ddls", **steps},
-        },
-        "evaluate": {"js_orders": [2, 4]},
-    }
+    """presets/text-tiny.yaml pointed at ``root``."""
+    config = yaml.safe_load((REPO / "presets" / "text-tiny.yaml").read_text())
+    config["datasets"]["billion-words"]["root"] = str(root)
+    return config
 
 
 def test_text_suite_end_to_end(tmp_path):
