@@ -68,3 +68,12 @@ def announce_outputs():
     print("  figures: " + ", ".join(figures))
     print("  resolved config: results/config.resolved.json; logs: results/logs/; job costs: results/benchmarks/")
     print("  HTML report with everything: snakemake --report results/report.html")
+
+
+def mem_for(stage):
+    """Memory of the config's resource table, scaled by the attempt so --retries survives an OOM kill."""
+    return lambda wildcards, attempt: config["resources"][stage]["mem_mb"] * attempt
+
+
+def runtime_for(stage):
+    return config["resources"][stage]["runtime"]

@@ -1,4 +1,7 @@
 rule resolved_config:
+    resources:
+        mem_mb=mem_for("resolved_config"),
+        runtime=runtime_for("resolved_config"),
     output:
         "results/config.resolved.json",
     params:
@@ -14,6 +17,9 @@ rule resolved_config:
 
 
 rule data:
+    resources:
+        mem_mb=mem_for("data"),
+        runtime=runtime_for("data"),
     output:
         "results/data/{dataset}.npz",
     params:

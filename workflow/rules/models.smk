@@ -1,4 +1,7 @@
 rule train:
+    resources:
+        mem_mb=mem_for("train"),
+        runtime=runtime_for("train"),
     input:
         data="results/data/{dataset}.npz",
     output:
@@ -19,6 +22,9 @@ rule train:
 
 
 rule import_checkpoint:
+    resources:
+        mem_mb=mem_for("import_checkpoint"),
+        runtime=runtime_for("import_checkpoint"),
     output:
         "results/models/{dataset}/{model}/{source}/model.pt",
     wildcard_constraints:
@@ -36,6 +42,9 @@ rule import_checkpoint:
 
 
 rule finetune_discriminator:
+    resources:
+        mem_mb=mem_for("finetune_discriminator"),
+        runtime=runtime_for("finetune_discriminator"),
     input:
         model="results/models/{dataset}/{model}/{source}/model.pt",
         data="results/data/{dataset}.npz",

@@ -1,4 +1,7 @@
 rule refine:
+    resources:
+        mem_mb=mem_for("refine"),
+        runtime=runtime_for("refine"),
     input:
         model="results/models/{dataset}/{model}/{source}/model.pt",
         disc=finetuned_disc,
@@ -20,6 +23,9 @@ rule refine:
 
 
 rule evaluate:
+    resources:
+        mem_mb=mem_for("evaluate"),
+        runtime=runtime_for("evaluate"),
     input:
         samples="results/samples/{dataset}/{model}/{source}/{method}.npz",
         data="results/data/{dataset}.npz",

@@ -1,4 +1,7 @@
 rule report_toy2d:
+    resources:
+        mem_mb=mem_for("report"),
+        runtime=runtime_for("report"),
     input:
         metric_files("toy2d"),
     output:
@@ -28,6 +31,9 @@ rule report_toy2d:
 
 
 rule report_text:
+    resources:
+        mem_mb=mem_for("report"),
+        runtime=runtime_for("report"),
     input:
         metric_files("text"),
     output:
