@@ -1,4 +1,8 @@
 rule refine:
+    # refine + evaluate of one run form one cluster job (seconds each on a GPU); the SLURM profile bundles
+    # several such pairs per submission with group-components
+    group:
+        "refinement"
     resources:
         mem_mb=mem_for("refine"),
         runtime=runtime_for("refine"),
@@ -23,6 +27,8 @@ rule refine:
 
 
 rule evaluate:
+    group:
+        "refinement"
     resources:
         mem_mb=mem_for("evaluate"),
         runtime=runtime_for("evaluate"),
