@@ -1,0 +1,145 @@
+"""Density-ratio correction: d(x) = d_phi(x) + d_lambda(x) (METHOD.md section 2).
+
+Models with no scalar logistic discriminator of their own (MMDGAN, OCFGAN-GP, VAE, Glow, SN-ResNet-GAN)
+borrow d_phi, a pretrained non-saturating SN-DCGAN discriminator for the same dataset, kept frozen. d_phi
+estimates log mu / rho_G for the GAN it was trained with, not for the model being refined, so a trainable
+"corrector" d_lambda (same architecture in the paper) is added and trained with the logistic loss on the
+SUM, real data = 1 and samples of the refined model = 0. At the optimum d_phi + d_lambda = log mu / rho_model,
+the logit DGflow needs. A CorrectedLogit is a plain LogitFn: refinement methods differentiate it w.r.t.
+its input like any other discriminator.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .density_ratio import logistic_loss
+
+# Training defaults. The official release ships corrector weights but no training code, so these are OUR
+# choices: the DCGAN-discriminator Adam settings of the paper's GAN training (lr 1e-4, betas (0.5, 0.999))
+# and a few thousand steps, enough for a correction that starts at zero (see ``init``) to converge.
+DEFAULT_STEPS = 5000
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_LR = 1e-4
+DEFAULT_BETAS = (0.5, 0.999)
+INIT_CHOICES = ("zero", "keep")
+LOG_EVERY = 50
+
+
+def upsample_bilinear(size) -> nn.Module:
+    """Input transform resizing images to ``size`` bilinearly with align_corners=True, e.g. the STL10
+    32 px models are judged by 48 px discriminators: ``upsample_bilinear(48)``. Only d sees the upsampled
+    image; samples and metrics stay at the model's resolution."""
+    return nn.Upsample(size=size, mode="bilinear", align_corners=True)
+
+
+class CorrectedLogit(nn.Module):
+    """d(x) = d_phi(T(x)) + d_lambda(T(x)), (N, ...) -> (N,).
+
+    base (d_phi): frozen; its parameters never require grad and it stays in eval mode even after
+        ``.train()``, so BatchNorm statistics and dropout masks of the pretrained net never change.
+    corrector (d_lambda): the trainable part; any module mapping (N, ...) to N scalars.
+    input_transform (T): optional callable applied once to x before both parts (default identity), e.g.
+        ``upsample_bilinear(48)``. It is differentiable, so input gradients flow through it.
+    """
+
+    def __init__(self, base: nn.Module, corrector: nn.Module,
+                 input_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+        super().__init__()
+        self.base = base.requires_grad_(False).eval()
+        self.corrector = corrector
+        self.input_transform = input_transform
+
+    def train(self, mode: bool = True) -> "CorrectedLogit":
+        super().train(mode)
+        self.base.eval()  # pretrained d_phi is only ever evaluated
+        return self
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d_phi, d_lambda), each (N,), on the transformed input."""
+        if self.input_transform is not None:
+            x = self.input_transform(x)
+        n = x.shape[0]  # reshape(n) fails loudly if a part returns more than one value per sample
+        return self.base(x).reshape(n), self.corrector(x).reshape(n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d_phi, d_lambda = self.parts(x)
+        return d_phi + d_lambda
+
+
+def zero_last_layer(module: nn.Module) -> None:
+    """Zero the weight (and bias) of the last registered submodule that has a weight, so the module
+    outputs 0 everywhere when that layer is its final linear map."""
+    layers = [m for m in module.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
+    if not layers:
+        raise ValueError("init='zero' needs a corrector with at least one layer that has a weight")
+    last = layers[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        if isinstance(getattr(last, "bias", None), torch.Tensor):
+            last.bias.zero_()
+
+
+def train_corrector(
+    corrected: CorrectedLogit,
+    generator: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    real_batch: Callable[[int, torch.Generator], torch.Tensor],
+    latent_batch: Callable[[int, torch.Generator], torch.Tensor],
+    steps: int = DEFAULT_STEPS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    betas: tuple[float, float] = DEFAULT_BETAS,
+    rng: torch.Generator,
+    progress: bool = True,
+    init: str = "zero",
+) -> dict:
+    """Train ``corrected.corrector`` in place (d_phi and the generator stay untouched) with the logistic
+    loss on d_phi + d_lambda: real data = 1, samples of ``generator`` = 0.
+
+    init='zero' zeroes d_lambda's last layer so training starts exactly from d_phi: the corrector begins as
+    "no correction" and only learns what d_phi gets wrong about this model, instead of first undoing a
+    random offset. init='keep' starts from d_lambda's current weights (e.g. to resume).
+
+    Deterministic given ``rng``: batches come from real_batch / latent_batch with it, and torch's global
+    RNG (used by dropout inside the networks) is forked and seeded from it, so the caller's global state
+    is left as it was. Returns {'history': [...every LOG_EVERY steps...], 'final': last entry}.
+    """
+    if init not in INIT_CHOICES:
+        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INIT_CHOICES)}")
+    if init == "zero":
+        zero_last_layer(corrected.corrector)
+    corrected.base.requires_grad_(False)  # in case someone re-enabled it after construction
+    opt = torch.optim.Adam(corrected.corrector.parameters(), lr=lr, betas=tuple(betas))
+    was_training = corrected.training
+    corrected.train()
+    global_seed = int(torch.randint(2**62, (1,), generator=rng, device=rng.device))
+    history = []
+    try:
+        with torch.random.fork_rng():  # CPU and every visible CUDA device
+            torch.manual_seed(global_seed)
+            for step in tqdm(range(1, steps + 1), desc="corrector", disable=not progress, mininterval=2):
+                real = real_batch(batch_size, rng)
+                with torch.no_grad():  # the refined model is fixed: only its samples matter
+                    fake = generator(latent_batch(batch_size, rng))
+                phi_real, lam_real = corrected.parts(real)
+                phi_fake, lam_fake = corrected.parts(fake)
+                d_real, d_fake = phi_real + lam_real, phi_fake + lam_fake
+                loss = logistic_loss(d_real, d_fake)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if step % LOG_EVERY == 0 or step == steps:
+                    acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
+                    # size of the correction: how far the trained d has moved from d_phi
+                    mag = 0.5 * (lam_real.abs().mean() + lam_fake.abs().mean())
+                    history.append({"step": step, "logistic_loss": loss.item(), "accuracy": acc.item(),
+                                    "mean_abs_correction": mag.item()})
+    finally:
+        opt.zero_grad(set_to_none=True)  # no stale .grad left for refinement code to trip over
+        corrected.train(was_training)
+    return {"history": history, "final": history[-1] if history else {}}
