@@ -101,8 +101,12 @@ def evaluate_params(config: dict, dataset: str, model: str, source: str, method:
 
 
 def report_params(config: dict, suite: str) -> dict:
-    return {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
-            "js_reference": config["evaluate"]["js_reference"]}
+    params = {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
+              "js_reference": config["evaluate"]["js_reference"]}
+    if suite == "images":  # only the image report reads these: editing them leaves the other reports alone
+        ev = config["evaluate"]
+        params["images"] = {k: ev[k] for k in ("inception_weights", "fid_reference")}
+    return params
 
 
 def uses_finetuned(config: dict, method: str) -> bool:

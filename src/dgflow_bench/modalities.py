@@ -48,4 +48,34 @@ def _text() -> Modality:
     )
 
 
-MODALITIES: dict[str, Modality] = {"toy2d": _toy2d(), "text": _text()}
+def _images() -> Modality:
+    """Images: the data stage stores uint8 (N, 3, H, W) RGB; the networks read and write float in [-1, 1].
+
+    The training array stays a uint8 tensor in memory (a quarter of float32) and each minibatch becomes
+    x / 127.5 - 1. Refined samples are stored as **uint8**: round((x + 1) * 127.5) (half to even, as
+    ``torch.round``), clamped to [0, 255]. That stored form is what the metrics read, i.e. the 'clean' FID/IS
+    protocol (uint8 input, what a PNG of the sample would give; metrics.protocols).
+
+    TODO: the 'dgflow-legacy' protocol scores float [0, 255] images that are never rounded; supporting it needs
+    float snapshots here (e.g. a per-config storage dtype), not just another metric setting.
+    """
+
+    def info(arrays: dict) -> dict:
+        train = arrays["train"]
+        return {"channels": int(train.shape[1]), "image_size": int(train.shape[-1])}
+
+    def to_model_input(batch: torch.Tensor, data_info: dict) -> torch.Tensor:
+        return batch.float() / 127.5 - 1.0
+
+    def to_storage(x: torch.Tensor) -> np.ndarray:
+        return torch.round((x.detach().float() + 1.0) * 127.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+    return Modality(
+        data_info=info,
+        load_train=lambda train: torch.from_numpy(np.ascontiguousarray(train, dtype=np.uint8)),
+        to_model_input=to_model_input,
+        to_storage=to_storage,
+    )
+
+
+MODALITIES: dict[str, Modality] = {"toy2d": _toy2d(), "text": _text(), "images": _images()}

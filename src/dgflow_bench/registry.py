@@ -66,6 +66,25 @@ def _billion_words(params: dict, seed: int, out: str) -> dict:
                                 seed=seed, vocab_size=params["vocab_size"])
 
 
+def _image_dataset(name: str) -> Callable[[dict, int, str], dict]:
+    def write(params: dict, seed: int, out: str) -> dict:
+        from pathlib import Path
+
+        from .data import images
+
+        source = images.DATASETS[name][0]
+        md5 = {"cifar10": images.CIFAR10_MD5, "stl10": images.STL10_MD5}[source]
+        # a local root is used as is (never downloads); null downloads params['url'] next to the data once
+        folder = images.ensure_archive(params.get("root"), params["url"], Path(out).parent / "download", md5,
+                                       config_key=f"datasets.{name}.root")
+        kwargs = {"splits": params.get("splits"), "seed": seed}
+        if source == "stl10":
+            kwargs.update(heldout_size=params["heldout_size"], heldout_in_train=params["heldout_in_train"])
+        return images.prepare_image_dataset(name, folder, out, **kwargs)
+
+    return write
+
+
 def _mlp_pair(arch: dict, info: dict) -> tuple:
     from .models.mlp import build_critic, build_generator
 
@@ -81,15 +100,39 @@ def _charcnn_pair(arch: dict, info: dict) -> tuple:
     return CharCNNGenerator(z_dim=arch["z_dim"], **shape), CharCNNCritic(**shape)
 
 
+def _dcgan_pair(critic: str) -> Callable[[dict, dict], tuple]:
+    """chainer-gan-lib's DCGAN generator with an SN-DCGAN discriminator ('sn') or the WGAN-GP critic ('wgan');
+    the bottom width follows the data's image size (32 px -> 4, 48 px -> 6)."""
+
+    def build(arch: dict, info: dict) -> tuple:
+        from .models.dcgan import DCGANGenerator, SNDCGANDiscriminator, build_wgan_gp_critic
+
+        size = int(info["image_size"])
+        if size % 8:
+            raise ValueError(f"DCGAN nets need an image size divisible by 8, the data has {size} px")
+        bw = size // 8
+        generator = DCGANGenerator(z_dim=arch["z_dim"], bottom_width=bw, ch=arch["g_ch"])
+        if critic == "sn":
+            return generator, SNDCGANDiscriminator(bottom_width=bw, ch=arch["d_ch"], spectral_norm=True)
+        return generator, build_wgan_gp_critic(bottom_width=bw, ch=arch["d_ch"])
+
+    return build
+
+
 DATASETS: dict[str, DatasetEntry] = {
     "25gaussians": DatasetEntry("toy2d", _toy2d_dataset("25gaussians")),
     "swissroll": DatasetEntry("toy2d", _toy2d_dataset("swissroll")),
     "billion-words": DatasetEntry("text", _billion_words),
+    "cifar10": DatasetEntry("images", _image_dataset("cifar10")),
+    "stl10-48": DatasetEntry("images", _image_dataset("stl10-48")),
 }
 
 MODELS: dict[str, ModelEntry] = {
     "wgan-gp": ModelEntry("toy2d", "wgan-gp", _mlp_pair, "uniform", 2),
     "wgan-gp-charcnn": ModelEntry("text", "wgan-gp", _charcnn_pair, "normal", 128),
+    "sn-dcgan-hinge": ModelEntry("images", "hinge", _dcgan_pair("sn"), "normal", 128),
+    "sn-dcgan-ns": ModelEntry("images", "ns", _dcgan_pair("sn"), "normal", 128),
+    "wgan-gp-dcgan": ModelEntry("images", "wgan-gp", _dcgan_pair("wgan"), "normal", 128),
 }
 
 SOURCES: dict[str, SourceEntry] = {
@@ -117,7 +160,7 @@ METHODS: dict[str, Callable] = {
 
 # suite -> module under metrics/ defining prepare(data_file, params, cache_dir) (once per job),
 # compute(dataset, samples, prepared, params) -> {name: value} (per snapshot) and metric_directions().
-METRICS: dict[str, str] = {"toy2d": "toy2d_suite", "text": "text_suite"}
+METRICS: dict[str, str] = {"toy2d": "toy2d_suite", "text": "text_suite", "images": "images_suite"}
 
 
 def metric_suite(suite: str):

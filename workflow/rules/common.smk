@@ -56,6 +56,8 @@ def final_targets():
     if suite_runs("text"):
         targets += [f"results/tables/text_js.{ext}" for ext in ("csv", "md", "tex")]
         targets += ["results/tables/text_samples.md"]
+    if suite_runs("images"):
+        targets += [f"results/tables/images_fid.{ext}" for ext in ("csv", "md", "tex")]
     return targets
 
 

@@ -51,3 +51,25 @@ rule report_text:
         CONDA_ENV
     shell:
         "dgflow-bench report --suite text --metrics {input} --params {params.cfg:q} --tables-stem results/tables/text_js --samples-out {output.samples} 2> {log}"
+
+
+rule report_images:
+    resources:
+        mem_mb=mem_for("report"),
+        runtime=runtime_for("report"),
+    input:
+        metric_files("images"),
+    output:
+        csv=report("results/tables/images_fid.csv", caption="../report/images_table.rst", category="Tables"),
+        md="results/tables/images_fid.md",
+        tex="results/tables/images_fid.tex",
+    params:
+        cfg=as_json(dg.report_params(config, "images")),
+    log:
+        "results/logs/report/images.log",
+    benchmark:
+        "results/benchmarks/report/images.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "dgflow-bench report --suite images --metrics {input} --params {params.cfg:q} --tables-stem results/tables/images_fid 2> {log}"

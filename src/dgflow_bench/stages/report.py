@@ -13,5 +13,9 @@ def run(suite: str, metric_files: list[str], params: dict, tables_stem: str, fig
         from ..report.text import build
 
         build(metric_files, params, tables_stem, samples_out)
+    elif suite == "images":
+        from ..report.images import build
+
+        build(metric_files, params, tables_stem)
     else:
-        raise ValueError(f"no report for suite {suite!r}; available: ['text', 'toy2d']")
+        raise ValueError(f"no report for suite {suite!r}; available: ['images', 'text', 'toy2d']")
