@@ -5,7 +5,6 @@ a corrupt model file is named."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

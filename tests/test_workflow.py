@@ -5,7 +5,6 @@ reruns only its jobs, a bad config fails before any job runs, and the same confi
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, checkpoints_root
+from conftest import REPO
 
 pytestmark = pytest.mark.workflow
 TIMEOUT = 900

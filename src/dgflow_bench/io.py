@@ -87,3 +87,16 @@ def write_resolved_config(output: str | os.PathLike, stage: str, params: dict, *
     from . import __version__
 
     write_json(config_path_for(output), {"stage": stage, "dgflow_bench": __version__, "params": params, **extra})
+
+
+def download(url: str, dest: str | os.PathLike, timeout: float = 60.0, block: int = 1 << 22) -> Path:
+    """Stream ``url`` to ``dest`` atomically: an interrupted download never leaves a file under ``dest``.
+    Network errors propagate (urllib.error.URLError, OSError, TimeoutError): callers turn them into a message
+    that names the config key for an offline copy."""
+    import urllib.request
+
+    with atomic_path(dest) as tmp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
+            while chunk := resp.read(block):
+                fh.write(chunk)
+    return Path(dest)

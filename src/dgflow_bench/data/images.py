@@ -22,14 +22,13 @@ import shutil
 import tarfile
 import tempfile
 import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..io import atomic_path, savez, write_json
+from ..io import download, savez, write_json
 
 __all__ = [
     "CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_FOLDER", "CIFAR10_SPLIT_FILES",
@@ -109,10 +108,7 @@ def ensure_archive(local_path_or_none: str | os.PathLike | None, url: str, downl
     tarball = download_dir / Path(url).name
     if not tarball.exists():
         try:
-            with atomic_path(tarball) as tmp, urllib.request.urlopen(url, timeout=60) as resp, \
-                    open(tmp, "wb") as fh:
-                while block := resp.read(1 << 22):
-                    fh.write(block)
+            download(url, tarball)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise ImageDataError(f"could not download {url} ({exc}); looked for {folder_name}/ in "
                                  f"{download_dir}. Offline? Download and extract it elsewhere and set {key} to "

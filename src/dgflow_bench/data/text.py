@@ -233,9 +233,7 @@ def ensure_corpus(root: str | os.PathLike | None, url: str, download_dir: str | 
         return Path(root)
     import tarfile
     import urllib.error
-    import urllib.request
-
-    from ..io import atomic_path
+    from ..io import download
 
     folder = Path(download_dir)
     if (folder / EXTRACTED_FOLDER / TRAINING_FOLDER).is_dir():
@@ -243,9 +241,7 @@ def ensure_corpus(root: str | os.PathLike | None, url: str, download_dir: str | 
     tarball = folder / Path(url).name
     if not tarball.exists():
         try:
-            with atomic_path(tarball) as tmp, urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
-                while block := resp.read(1 << 22):
-                    fh.write(block)
+            download(url, tarball)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise TextDataError(
                 f"could not download {url} ({exc}). Offline? Download and extract it elsewhere and set "

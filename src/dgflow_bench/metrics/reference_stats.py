@@ -153,7 +153,7 @@ def _check_extractor_matches(extractor, manifest: ReferenceManifest) -> None:
             "library": extractor.library, "library_version": extractor.library_version}
     diff = {k: (v, getattr(manifest, k)) for k, v in have.items() if v != getattr(manifest, k)}
     if diff:
-        raise ValueError(f"the extractor does not match the manifest: "
+        raise ValueError("the extractor does not match the manifest: "
                          + "; ".join(f"{k}: extractor={a!r} manifest={b!r}" for k, (a, b) in diff.items()))
 
 

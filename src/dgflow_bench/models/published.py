@@ -6,10 +6,10 @@ truncated or foreign file never reaches a table."""
 from __future__ import annotations
 
 import urllib.error
-import urllib.request
 from pathlib import Path
 
-from ..io import atomic_path, sha256_file
+from ..io import download as fetch
+from ..io import sha256_file
 from .chainer_npz import CheckpointError
 
 DOT_2D_URL = "https://github.com/AkinoriTanaka-phys/DOT/raw/master/trained_models"
@@ -42,16 +42,17 @@ def verify_sha256(path: Path, expected: str, config_key: str) -> None:
 def download(url: str, dest: Path, expected_sha256: str, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` atomically and verify it; a failure explains the offline route."""
     try:
-        with atomic_path(dest) as tmp:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
-                while block := resp.read(1 << 20):
-                    fh.write(block)
-            verify_sha256(tmp, expected_sha256, LOCAL_DIR_KEY)
+        fetch(url, dest, timeout=timeout)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise CheckpointError(
             f"could not download {url} ({exc}). Offline? Download the file elsewhere, put it in a "
             f"folder and set {LOCAL_DIR_KEY} in config.yaml to that folder."
         ) from exc
+    try:
+        verify_sha256(dest, expected_sha256, LOCAL_DIR_KEY)
+    except CheckpointError:
+        dest.unlink()  # a wrong file never stays under the name a later run would trust
+        raise
     return dest
 
 

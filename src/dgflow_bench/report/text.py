@@ -3,7 +3,6 @@ sample lines before and after refinement from the same latents (text_samples.md)
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
