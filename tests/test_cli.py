@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from dgflow_bench.config import refine_params, validate
+
 TRAIN = {"arch": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
          "recipe": {"iterations": 400, "critic_steps": 2, "batch_size": 64, "lr": 1e-3, "betas": [0.5, 0.9],
                     "gp_weight": 10, "checkpoint_every": 25, "lr_decay": "linear"},
@@ -93,7 +95,11 @@ def model_file(tmp_path_factory, data_file) -> Path:
 
 
 def refine(model: Path, out: Path, method: dict) -> subprocess.CompletedProcess:
-    params = {"name": "flow-under-test", "method": method, "refine": {"n_samples": 64, "batch_size": 64, "seed": 0}}
+    # resolved through the schema, as the Snakemake rule does: every default comes from there
+    config = validate({"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
+                       "methods": {"flow-under-test": method},
+                       "refine": {"n_samples": 64, "batch_size": 64, "seed": 0}})
+    params = refine_params(config, "flow-under-test", "25gaussians")
     return subprocess.run(cli("refine", "--dataset", "25gaussians", "--model-file", str(model), "--params", json.dumps(params), "--out",
                               str(out), "--device", "cpu", "--no-progress"), capture_output=True, text=True)
 

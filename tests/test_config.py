@@ -60,5 +60,14 @@ def test_seeds_are_stable_and_distinct():
 
 def test_refine_params_hold_only_their_method():
     config = validate({**MINIMAL, "methods": {"a": {"kind": "dgflow"}, "b": {"kind": "ddls"}}})
-    params = refine_params(config, "a")
+    params = refine_params(config, "a", "swissroll")
     assert params["method"]["kind"] == "dgflow" and "b" not in str(params["method"])
+    assert "storage" not in params  # the image protocol never reruns 2-D refinements
+
+
+def test_image_protocol_picks_the_snapshot_storage():
+    methods = {"a": {"kind": "dgflow"}}
+    clean = validate({**MINIMAL, "methods": methods})
+    legacy = validate({**MINIMAL, "methods": methods, "evaluate": {"image_protocol": "dgflow-legacy"}})
+    assert refine_params(clean, "a", "cifar10")["storage"] == "uint8"
+    assert refine_params(legacy, "a", "cifar10")["storage"] == "float32"

@@ -16,6 +16,7 @@ from dgflow_bench.metrics.frechet import (
     frechet_distance_psd,
     gaussian_stats,
     inception_score,
+    StreamingInceptionScore,
 )
 
 
@@ -191,6 +192,26 @@ def test_inception_score_matches_original_code_and_torch_fidelity():
     np.testing.assert_allclose([mean, std], [ref_mean, ref_std], rtol=1e-12)
     lib = isc_features_to_metric(torch.from_numpy(logits), splits=10, shuffle=False)
     np.testing.assert_allclose([mean, std], [lib[KEY_METRIC_ISC_MEAN], lib[KEY_METRIC_ISC_STD]], rtol=1e-9)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 100, 1003])
+def test_streaming_inception_score_equals_the_whole_array_for_any_batching(batch):
+    logits = np.random.RandomState(43).standard_normal((1003, 12)) * 2.5
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probs[:5, 3] = 0.0  # exact zeros: 0 log 0 = 0 in both
+    probs[:5] /= probs[:5].sum(axis=1, keepdims=True)
+    streaming = StreamingInceptionScore(len(probs), splits=10)
+    for start in range(0, len(probs), batch):
+        streaming.update(probs[start:start + batch])
+    np.testing.assert_allclose(streaming.finalize(), inception_score(probs, splits=10), rtol=1e-10)
+
+
+def test_streaming_inception_score_checks_the_row_count():
+    streaming = StreamingInceptionScore(20, splits=4).update(np.full((10, 3), 1 / 3))
+    with pytest.raises(ValueError, match="saw 10 rows"):
+        streaming.finalize()
+    with pytest.raises(ValueError, match="more than"):
+        streaming.update(np.full((11, 3), 1 / 3))
 
 
 def test_inception_score_refuses_logits_and_too_few_rows():

@@ -15,6 +15,7 @@ from conftest import REPO
 from dgflow_bench.config import validate
 from dgflow_bench.modalities import MODALITIES
 from dgflow_bench.registry import MODELS
+from dgflow_bench.snapshots import open_snapshots
 from test_data_images import N_CIFAR, make_cifar
 from test_workflow import snakemake, write_config
 
@@ -33,7 +34,12 @@ def test_images_modality_round_trip():
     assert train.dtype == torch.uint8
     x = images.to_model_input(train, images.data_info({"train": raw}))
     assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1
-    np.testing.assert_array_equal(images.to_storage(x), raw)  # uint8 -> [-1, 1] -> uint8 is exact
+    np.testing.assert_array_equal(images.to_storage(x, "uint8"), raw)  # uint8 -> [-1, 1] -> uint8 is exact
+    legacy = images.to_storage(x * 0.999, "float32")  # the legacy protocol's form: float, never rounded
+    assert legacy.dtype == np.float32 and not np.array_equal(legacy, np.round(legacy))
+    np.testing.assert_allclose(legacy, (raw / 127.5 - 1) * 0.999 * 127.5 + 127.5, atol=1e-3)
+    with pytest.raises(ValueError, match="uint8' or 'float32"):
+        images.to_storage(x, "float16")
     stored = images.to_storage(torch.tensor([-2.0, -1.0, 0.0, 1.0, 3.0]).view(1, 1, 1, 5).expand(1, 3, 1, 5))
     assert stored.dtype == np.uint8 and stored[0, 0, 0].tolist() == [0, 0, 128, 255, 255]
 
@@ -60,17 +66,24 @@ def test_images_suite_end_to_end(tmp_path):
     proc = snakemake(workdir)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
-    table = pd.read_csv(workdir / "results/tables/images_fid.csv")
-    assert list(table["method"]) == ["base", "dgflow-kl", "dot", "ddls"]
-    metric_columns = [c for c in table.columns if c.startswith(("fid", "is"))]
+    fid = pd.read_csv(workdir / "results/tables/images_fid.csv")
+    inception = pd.read_csv(workdir / "results/tables/images_is.csv")
+    # the paper's layout: one row per dataset x model x source, one column (+ its paper column) per method;
     # the reference is the 5 x 20-record training split; no real Inception weights -> flagged names
-    assert metric_columns == [f"fid64_cifar10-train-ref{5 * N_CIFAR}_clean_RANDOM-WEIGHTS",
-                              "is64_4splits_clean_RANDOM-WEIGHTS"]
-    assert np.isfinite(table[metric_columns].to_numpy()).all()
-    assert (table[metric_columns[0]] >= 0).all() and (table[metric_columns[1]] > 1 - 1e-6).all()
+    assert list(fid["metric"]) == [f"fid64_cifar10-train-ref{5 * N_CIFAR}_clean_RANDOM-WEIGHTS"]
+    assert list(inception["metric"]) == ["is64_4splits_clean_RANDOM-WEIGHTS"]
+    for table, columns in ((fid, ["Base", "DOT", "DGflow-KL", "DDLS"]), (inception, ["Base", "DDLS", "DOT", "DGflow"])):
+        assert [c for c in columns if c in table.columns] == columns
+        assert np.isfinite(table[columns].to_numpy(dtype=float)).all()
+        assert table[[f"{c} paper" for c in columns]].isna().all().all()  # never beside RANDOM-WEIGHTS numbers
+    assert (fid[["Base", "DGflow-KL"]].to_numpy() >= 0).all() and (inception["Base"] > 1 - 1e-6).all()
+    for figure in ("images_cifar10_sn-dcgan-hinge_trained_samples.png", "images_cifar10_fid_steps.png"):
+        assert (workdir / "results/figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    samples = np.load(workdir / "results/samples/cifar10/sn-dcgan-hinge/trained/dgflow-kl.npz")
-    assert samples["samples"].dtype == np.uint8 and samples["samples"].shape == (2, 64, 3, 32, 32)
+    with open_snapshots(workdir / "results/samples/cifar10/sn-dcgan-hinge/trained/dgflow-kl.npz") as snaps:
+        assert snaps.steps == [0, 2] and snaps.n_samples == 64
+        final = snaps.read(2)
+        assert final.dtype == np.uint8 and final.shape == (64, 3, 32, 32)
     caption = (workdir / "results/tables/images_fid.md").read_text()
-    assert "'clean' protocol" in caption and "RANDOM-WEIGHTS" in caption
+    assert "protocol 'clean'" in caption and "RANDOM-WEIGHTS" in caption
     assert list((workdir / "results/data/cache").glob("images-*/cifar10-train-32px-*.npz"))

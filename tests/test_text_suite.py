@@ -10,6 +10,7 @@ import yaml
 
 from conftest import REPO
 
+from dgflow_bench.snapshots import open_snapshots
 from test_data_text import make_corpus
 from test_workflow import snakemake, write_config
 
@@ -42,8 +43,10 @@ def test_text_suite_end_to_end(tmp_path):
     # longer n-grams are rarer, so the two sets overlap less: JS-4 >= JS-2 for every row
     assert (table[js_columns[1]] >= table[js_columns[0]]).all()
 
-    samples = np.load(workdir / "results/samples/billion-words/wgan-gp-charcnn/trained/dgflow-kl.npz")
-    assert samples["samples"].dtype == np.uint16 and samples["samples"].shape == (2, 120, 32)
+    with open_snapshots(workdir / "results/samples/billion-words/wgan-gp-charcnn/trained/dgflow-kl.npz") as snaps:
+        assert len(snaps.steps) == 2 and snaps.n_samples == 120
+        final = snaps.read(snaps.final_step)
+        assert final.dtype == np.uint16 and final.shape == (120, 32)
     lines = (workdir / "results/tables/text_samples.md").read_text()
     assert "| base | refined |" in lines and "dgflow-kl" in lines
     assert "120 generated lines" in (workdir / "results/tables/text_js.md").read_text()

@@ -16,6 +16,8 @@ import yaml
 
 from conftest import REPO
 
+from dgflow_bench.snapshots import open_snapshots
+
 pytestmark = pytest.mark.workflow
 TIMEOUT = 900
 
@@ -98,11 +100,15 @@ def test_outputs_and_table(finished_run):
 
 def test_all_methods_start_from_identical_latents(finished_run):
     base_dir = finished_run / "results/samples/25gaussians/wgan-gp/dot-pretrained"
-    runs = {p.stem: np.load(p) for p in base_dir.glob("*.npz")}
+    def first_snapshot(path):
+        with open_snapshots(path) as snapshots:
+            return snapshots.latents, snapshots.read(0)
+
+    runs = {p.stem: first_snapshot(p) for p in base_dir.glob("*.npz")}
     reference = runs["base"]
-    for name, run in runs.items():
-        np.testing.assert_array_equal(run["latents"], reference["latents"], err_msg=name)
-        np.testing.assert_array_equal(run["samples"][0], reference["samples"][0], err_msg=name)
+    for name, (latents, samples) in runs.items():
+        np.testing.assert_array_equal(latents, reference[0], err_msg=name)
+        np.testing.assert_array_equal(samples, reference[1], err_msg=name)
 
 
 def test_dot_records_k_eff(finished_run):
@@ -145,7 +151,10 @@ def test_same_config_same_numbers(finished_run, dot2d_dir, tmp_path):
     for source in ("trained", "dot-pretrained"):
         for method in ("dgflow-kl", "ddls", "dot"):
             rel = f"results/samples/25gaussians/wgan-gp/{source}/{method}.npz"
-            np.testing.assert_array_equal(np.load(tmp_path / rel)["samples"], np.load(finished_run / rel)["samples"])
+            with open_snapshots(tmp_path / rel) as mine, open_snapshots(finished_run / rel) as theirs:
+                assert mine.steps == theirs.steps
+                for step in mine.steps:
+                    np.testing.assert_array_equal(mine.read(step), theirs.read(step))
     first = pd.read_csv(finished_run / "results/tables/toy2d.csv")
     second = pd.read_csv(tmp_path / "results/tables/toy2d.csv")
     pd.testing.assert_frame_equal(first[first.dataset == "25gaussians"].reset_index(drop=True), second)

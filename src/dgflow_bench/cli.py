@@ -13,7 +13,7 @@ STAGES = {
     "data": "build a dataset's train and held-out arrays",
     "train": "train a base GAN (resumable, full-state checkpoints)",
     "import-checkpoint": "import published weights (download + SHA-256, or a local folder)",
-    "finetune": "fine-tune a critic into a logistic density-ratio estimator",
+    "finetune": "build the density-ratio discriminator: logistic fine-tune, or d_phi + d_lambda corrector",
     "refine": "refine samples with one method (DGflow, DOT, DDLS, base) from the shared latents",
     "evaluate": "compute the suite's metrics at every snapshot",
     "report": "write the suite's tables and figures",
@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p["finetune"].add_argument("--model-file", required=True)
     p["finetune"].add_argument("--data", required=True)
     p["finetune"].add_argument("--out", required=True)
+    p["finetune"].add_argument("--base-model-file", default=None,
+                               help="model file whose critic is the frozen d_phi (density_ratio kind 'corrector')")
+    p["finetune"].add_argument("--state", default=None,
+                               help="corrector only: full-state checkpoint path (resumed if present)")
     p["refine"].add_argument("--model-file", required=True)
     p["refine"].add_argument("--disc", default=None, help="fine-tuned discriminator file, if the method uses it")
     p["refine"].add_argument("--out", required=True)
@@ -67,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p["evaluate"].add_argument("--out", required=True)
     p["report"].add_argument("--suite", required=True)
     p["report"].add_argument("--metrics", nargs="+", required=True)
-    p["report"].add_argument("--tables-stem", required=True, help="e.g. results/tables/toy2d")
-    p["report"].add_argument("--figures-dir", help="figures folder (toy2d)")
+    p["report"].add_argument("--tables-stem", required=True,
+                             help="e.g. results/tables/toy2d; images: a prefix, _fid and _is are appended")
+    p["report"].add_argument("--figures-dir", help="figures folder (toy2d, images)")
     p["report"].add_argument("--samples-out", help="sample-lines markdown file (text)")
     p["resolve-config"].add_argument("--out", required=True)
     return parser
@@ -95,7 +100,8 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.stage == "finetune":
         from .stages import finetune
 
-        finetune.run(args.dataset, args.model_file, args.data, args.params, args.out, args.device, progress)
+        finetune.run(args.dataset, args.model_file, args.data, args.params, args.out, args.device, progress,
+                     base_model_file=args.base_model_file, state=args.state)
     elif args.stage == "refine":
         from .stages import refine
 

@@ -44,7 +44,34 @@ def validate(config: dict) -> dict:
     if errors:
         lines = [f"  {'.'.join(map(str, e.absolute_path)) or '<top level>'}: {e.message}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
+    check_density_ratio_bases(config)
     return config
+
+
+def check_density_ratio_bases(config: dict) -> None:
+    """A corrector's d_phi is the critic of models.<base_model> on the same dataset: that model must run there,
+    from base_source. Checked only when some method uses the fine-tuned discriminator (else none is built)."""
+    if not any(uses_finetuned(config, method) for method in config["methods"]):
+        return
+    for model, spec in config["models"].items():
+        estimator = density_ratio(config, model)
+        if estimator["kind"] != "corrector":
+            continue
+        key, base, source = f"models.{model}.density_ratio", estimator["base_model"], estimator["base_source"]
+        if base not in MODELS:
+            raise ConfigError(f"{key}.base_model is {base!r}, not a registered model; registered: "
+                              f"{', '.join(sorted(MODELS))} (the paper's d_phi is sn-dcgan-ns)")
+        base_spec = config["models"].get(base)
+        for dataset in spec["datasets"]:
+            if base_spec is None or dataset not in base_spec["datasets"]:
+                raise ConfigError(
+                    f"{key}: the corrector's frozen d_phi is the critic of {base} on {dataset}, but models.{base} "
+                    f"{'is not configured' if base_spec is None else 'does not list ' + repr(dataset)}. Fix: add "
+                    f"{dataset!r} to models.{base}.datasets (the pipeline then trains it first), or set {key}: "
+                    "{kind: logistic}")
+        if source not in base_spec["sources"]:
+            raise ConfigError(f"{key}.base_source is {source!r}, but models.{base}.sources is {base_spec['sources']}; "
+                              f"add it there or choose one of those")
 
 
 def derive_seed(base: int, *names: str) -> int:
@@ -86,12 +113,33 @@ def import_params(config: dict, source: str) -> dict:
 
 
 def finetune_params(config: dict, dataset: str, model: str, source: str) -> dict:
-    return {**config["finetune"], "seed": derive_seed(config["seed"], "finetune", dataset, model, source)}
+    # The logistic fine-tune reads the shared finetune block; a corrector only its own density_ratio block,
+    # so editing one estimator's settings reruns only its jobs.
+    estimator = density_ratio(config, model)
+    seed = derive_seed(config["seed"], "finetune", dataset, model, source)
+    if estimator["kind"] == "corrector":
+        return {"density_ratio": estimator, "seed": seed}
+    return {**config["finetune"], "density_ratio": estimator, "seed": seed}
 
 
-def refine_params(config: dict, method: str) -> dict:
+def density_ratio(config: dict, model: str) -> dict:
+    """The estimator behind the model's `finetuned` discriminator. Only image models have a choice (their
+    schema's density_ratio key, default-filled): 2-D and text models have no d_phi to borrow, only the
+    logistic fine-tune of their own critic."""
+    return config["models"][model].get("density_ratio", {"kind": "logistic"})
+
+
+def refine_params(config: dict, method: str, dataset: str) -> dict:
     # Only this method's block and the shared latent settings: editing one method reruns only its jobs.
-    return {"name": method, "method": config["methods"][method], "refine": config["refine"]}
+    params = {"name": method, "method": config["methods"][method], "refine": config["refine"]}
+    if DATASETS[dataset].suite == "images":  # snapshots are stored in the form the image protocol scores
+        params["storage"] = image_storage(config["evaluate"]["image_protocol"])
+    return params
+
+
+def image_storage(protocol: str) -> str:
+    """'dgflow-legacy' scores float images that were never rounded; 'clean' scores uint8."""
+    return "float32" if protocol == "dgflow-legacy" else "uint8"
 
 
 def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
@@ -106,6 +154,9 @@ def report_params(config: dict, suite: str) -> dict:
     if suite == "images":  # only the image report reads these: editing them leaves the other reports alone
         ev = config["evaluate"]
         params["images"] = {k: ev[k] for k in ("inception_weights", "fid_reference")}
+        # kind + f map each method onto the paper's columns (Base, DOT, DGflow-KL/JS/logD, DDLS)
+        params["methods"] = {name: {k: spec[k] for k in ("kind", "f") if k in spec}
+                             for name, spec in config["methods"].items()}
     return params
 
 

@@ -18,8 +18,9 @@ class Modality:
     load_train: Callable[[np.ndarray], torch.Tensor]
     # a minibatch of that tensor -> what the critic reads (and the generator outputs)
     to_model_input: Callable[[torch.Tensor, dict], torch.Tensor]
-    # refined samples (model output) -> compact array stored per snapshot
-    to_storage: Callable[[torch.Tensor], np.ndarray]
+    # refined samples (model output), storage form ('default', or 'uint8' / 'float32' for images) -> the
+    # compact array stored per snapshot
+    to_storage: Callable[[torch.Tensor, str], np.ndarray]
 
 
 def _toy2d() -> Modality:
@@ -27,7 +28,7 @@ def _toy2d() -> Modality:
         data_info=lambda arrays: {"dim": int(arrays["train"].shape[1])},
         load_train=lambda train: torch.from_numpy(np.asarray(train, dtype=np.float32)),
         to_model_input=lambda batch, info: batch,
-        to_storage=lambda x: x.detach().cpu().numpy().astype(np.float32),
+        to_storage=lambda x, storage="default": x.detach().cpu().numpy().astype(np.float32),
     )
 
 
@@ -44,7 +45,7 @@ def _text() -> Modality:
         load_train=lambda train: torch.from_numpy(np.asarray(train).astype(np.int16)),
         to_model_input=one_hot,
         # generated text is the argmax of the per-position softmax
-        to_storage=lambda x: x.detach().argmax(dim=-1).cpu().numpy().astype(np.uint16),
+        to_storage=lambda x, storage="default": x.detach().argmax(dim=-1).cpu().numpy().astype(np.uint16),
     )
 
 
@@ -52,12 +53,10 @@ def _images() -> Modality:
     """Images: the data stage stores uint8 (N, 3, H, W) RGB; the networks read and write float in [-1, 1].
 
     The training array stays a uint8 tensor in memory (a quarter of float32) and each minibatch becomes
-    x / 127.5 - 1. Refined samples are stored as **uint8**: round((x + 1) * 127.5) (half to even, as
-    ``torch.round``), clamped to [0, 255]. That stored form is what the metrics read, i.e. the 'clean' FID/IS
-    protocol (uint8 input, what a PNG of the sample would give; metrics.protocols).
-
-    TODO: the 'dgflow-legacy' protocol scores float [0, 255] images that are never rounded; supporting it needs
-    float snapshots here (e.g. a per-config storage dtype), not just another metric setting.
+    x / 127.5 - 1. Refined samples are stored in the form the metric protocol scores (metrics.protocols):
+    'uint8' (the 'clean' protocol): round((x + 1) * 127.5), half to even as ``torch.round``, clamped to
+    [0, 255] -- what a PNG of the sample holds; 'float32' (the 'dgflow-legacy' protocol): (x + 1) * 127.5
+    clamped to [0, 255] and never rounded, as the paper fed its Inception network.
     """
 
     def info(arrays: dict) -> dict:
@@ -67,8 +66,13 @@ def _images() -> Modality:
     def to_model_input(batch: torch.Tensor, data_info: dict) -> torch.Tensor:
         return batch.float() / 127.5 - 1.0
 
-    def to_storage(x: torch.Tensor) -> np.ndarray:
-        return torch.round((x.detach().float() + 1.0) * 127.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+    def to_storage(x: torch.Tensor, storage: str = "uint8") -> np.ndarray:
+        pixels = (x.detach().float() + 1.0) * 127.5
+        if storage == "float32":
+            return pixels.clamp_(0, 255).cpu().numpy()
+        if storage in ("uint8", "default"):
+            return torch.round(pixels).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        raise ValueError(f"image snapshots are stored as 'uint8' or 'float32', not {storage!r}")
 
     return Modality(
         data_info=info,

@@ -119,12 +119,27 @@ def _dcgan_pair(critic: str) -> Callable[[dict, dict], tuple]:
     return build
 
 
+def _resnet_pair(arch: dict, info: dict) -> tuple:
+    """Miyato et al.'s SN-ResNet-GAN (models/resnet.py); the generator's bottom width follows the data's
+    image size (32 px -> 4, 48 px -> 6), the discriminator ends in global sum pooling and fits any size."""
+    from .models.resnet import ResNetGenerator, SNResNetDiscriminator
+
+    size = int(info["image_size"])
+    if size % 8:
+        raise ValueError(f"SN-ResNet-GAN nets need an image size divisible by 8, the data has {size} px")
+    generator = ResNetGenerator(z_dim=arch["z_dim"], bottom_width=size // 8, ch=arch["g_ch"])
+    critic = SNResNetDiscriminator(ch=arch["d_ch"], down_blocks=arch["d_down_blocks"],
+                                   plain_blocks=arch["d_plain_blocks"], spectral_norm=True)
+    return generator, critic
+
+
 DATASETS: dict[str, DatasetEntry] = {
     "25gaussians": DatasetEntry("toy2d", _toy2d_dataset("25gaussians")),
     "swissroll": DatasetEntry("toy2d", _toy2d_dataset("swissroll")),
     "billion-words": DatasetEntry("text", _billion_words),
     "cifar10": DatasetEntry("images", _image_dataset("cifar10")),
     "stl10-48": DatasetEntry("images", _image_dataset("stl10-48")),
+    "stl10-32": DatasetEntry("images", _image_dataset("stl10-32")),
 }
 
 MODELS: dict[str, ModelEntry] = {
@@ -133,6 +148,7 @@ MODELS: dict[str, ModelEntry] = {
     "sn-dcgan-hinge": ModelEntry("images", "hinge", _dcgan_pair("sn"), "normal", 128),
     "sn-dcgan-ns": ModelEntry("images", "ns", _dcgan_pair("sn"), "normal", 128),
     "wgan-gp-dcgan": ModelEntry("images", "wgan-gp", _dcgan_pair("wgan"), "normal", 128),
+    "sn-resnet-gan": ModelEntry("images", "hinge", _resnet_pair, "normal", 128),
 }
 
 SOURCES: dict[str, SourceEntry] = {
@@ -159,7 +175,7 @@ METHODS: dict[str, Callable] = {
 
 
 # suite -> module under metrics/ defining prepare(data_file, params, cache_dir) (once per job),
-# compute(dataset, samples, prepared, params) -> {name: value} (per snapshot) and metric_directions().
+# compute(dataset, batches, n_samples, prepared, params) -> {name: value} (per snapshot, streamed) and metric_directions().
 METRICS: dict[str, str] = {"toy2d": "toy2d_suite", "text": "text_suite", "images": "images_suite"}
 
 

@@ -47,6 +47,18 @@ def disc_flag(wildcards, input):
     return f"--disc {input.disc}" if input.disc else ""
 
 
+def density_ratio_base(wildcards):
+    """A corrector's d_phi model file (its base_model on the same dataset), so Snakemake makes it first."""
+    estimator = dg.density_ratio(config, wildcards.model)
+    if estimator["kind"] == "corrector":
+        return f"results/models/{wildcards.dataset}/{estimator['base_model']}/{estimator['base_source']}/model.pt"
+    return []
+
+
+def base_model_flag(wildcards, input):
+    return f"--base-model-file {input.base}" if input.base else ""
+
+
 def final_targets():
     targets = ["results/config.resolved.json"]
     if suite_runs("toy2d"):
@@ -57,7 +69,9 @@ def final_targets():
         targets += [f"results/tables/text_js.{ext}" for ext in ("csv", "md", "tex")]
         targets += ["results/tables/text_samples.md"]
     if suite_runs("images"):
-        targets += [f"results/tables/images_fid.{ext}" for ext in ("csv", "md", "tex")]
+        targets += [f"results/tables/images_{t}.{ext}" for t in ("fid", "is") for ext in ("csv", "md", "tex")]
+        targets += [f"results/figures/images_{d}_{m}_{s}_samples.png" for d, m, s in suite_runs("images")]
+        targets += [f"results/figures/images_{d}_fid_steps.png" for d in suite_datasets("images")]
     return targets
 
 

@@ -48,10 +48,13 @@ rule finetune_discriminator:
     input:
         model="results/models/{dataset}/{model}/{source}/model.pt",
         data="results/data/{dataset}.npz",
+        base=density_ratio_base,
     output:
         "results/models/{dataset}/{model}/{source}/disc-finetuned.pt",
     params:
         cfg=lambda w: as_json(dg.finetune_params(config, w.dataset, w.model, w.source)),
+        base=base_model_flag,
+        state="results/models/{dataset}/{model}/{source}/finetune-state.pt",
         device=config["device"],
     log:
         "results/logs/finetune/{dataset}/{model}/{source}.log",
@@ -61,4 +64,4 @@ rule finetune_discriminator:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench finetune --dataset {wildcards.dataset} --model-file {input.model} --data {input.data} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench finetune --dataset {wildcards.dataset} --model-file {input.model} {params.base} --data {input.data} --params {params.cfg:q} --out {output} --state {params.state} --device {params.device} --threads {threads} 2> {log}"

@@ -12,7 +12,7 @@ rule refine:
     output:
         "results/samples/{dataset}/{model}/{source}/{method}.npz",
     params:
-        cfg=lambda w: as_json(dg.refine_params(config, w.method)),
+        cfg=lambda w: as_json(dg.refine_params(config, w.method, w.dataset)),
         disc=disc_flag,
         device=config["device"],
     log:

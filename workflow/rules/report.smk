@@ -63,6 +63,19 @@ rule report_images:
         csv=report("results/tables/images_fid.csv", caption="../report/images_table.rst", category="Tables"),
         md="results/tables/images_fid.md",
         tex="results/tables/images_fid.tex",
+        is_csv=report("results/tables/images_is.csv", caption="../report/images_is_table.rst", category="Tables"),
+        is_md="results/tables/images_is.md",
+        is_tex="results/tables/images_is.tex",
+        grids=report(
+            [f"results/figures/images_{d}_{m}_{s}_samples.png" for d, m, s in suite_runs("images")],
+            caption="../report/images_samples.rst",
+            category="Figures",
+        ),
+        curves=report(
+            expand("results/figures/images_{dataset}_fid_steps.png", dataset=suite_datasets("images")),
+            caption="../report/images_fid_steps.rst",
+            category="Figures",
+        ),
     params:
         cfg=as_json(dg.report_params(config, "images")),
     log:
@@ -72,4 +85,4 @@ rule report_images:
     conda:
         CONDA_ENV
     shell:
-        "dgflow-bench report --suite images --metrics {input} --params {params.cfg:q} --tables-stem results/tables/images_fid 2> {log}"
+        "dgflow-bench report --suite images --metrics {input} --params {params.cfg:q} --tables-stem results/tables/images --figures-dir results/figures 2> {log}"

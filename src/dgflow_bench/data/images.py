@@ -264,5 +264,8 @@ def prepare_image_dataset(name: str, root: str | os.PathLike, out_npz: str | os.
         "heldout": heldout_rule, "heldout_in_train": bool(heldout_in_train) if source == "stl10" else False,
         "seed": int(seed), "torch": torch.__version__, "numpy": np.__version__,
     }
-    savez(out_npz, **arrays, manifest=np.array(json.dumps(manifest, sort_keys=True)))
+    # where the originals lie, outside the manifest (a path is not part of the data's identity): the legacy
+    # FID protocol resizes STL10's 96 px originals in float (metrics.image_references)
+    savez(out_npz, **arrays, manifest=np.array(json.dumps(manifest, sort_keys=True)),
+          source_folder=np.array(str(Path(folder).resolve())))
     return manifest

@@ -18,6 +18,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_psd",
     "inception_score",
+    "StreamingInceptionScore",
 ]
 
 _IMAG_ATOL = 1e-3  # pytorch-fid's tolerance on the imaginary diagonal of sqrtm(S1 S2)
@@ -146,3 +147,42 @@ def inception_score(probs, splits: int = 10) -> tuple[float, float]:
         kl = scipy.special.xlogy(part, part) - scipy.special.xlogy(part, p_y)  # p (log p - log p_y)
         scores.append(np.exp(kl.sum(axis=1).mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+class StreamingInceptionScore:
+    """``inception_score`` over rows that arrive in batches, for a known total ``n``: the same consecutive
+    splits (rows i * n // splits ... ), each reduced to sum_rows p and sum_rows sum_y p log p, since
+    mean_i KL(p_i || p_split) = mean_i sum_y p_i log p_i - sum_y p_split log p_split. Memory is
+    O(splits x classes) whatever n is."""
+
+    def __init__(self, n: int, splits: int = 10) -> None:
+        if splits < 1 or n < splits:
+            raise ValueError(f"need at least splits={splits} rows, got n={n}")
+        self.n, self.splits, self.seen = int(n), int(splits), 0
+        self._bounds = np.array([i * n // splits for i in range(splits + 1)])
+        self._p_sum: np.ndarray | None = None
+        self._plogp_sum = np.zeros(splits)
+
+    def update(self, probs) -> "StreamingInceptionScore":
+        p = np.asarray(probs, dtype=np.float64)
+        if p.ndim != 2 or not np.isfinite(p).all() or (p < 0).any():
+            raise ValueError(f"probs must be finite, non-negative and (n, classes), got shape {p.shape}")
+        if self.seen + len(p) > self.n:
+            raise ValueError(f"more than the announced n={self.n} rows")
+        if self._p_sum is None:
+            self._p_sum = np.zeros((self.splits, p.shape[1]))
+        rows = self.seen + np.arange(len(p))
+        split_of_row = np.searchsorted(self._bounds, rows, side="right") - 1
+        np.add.at(self._p_sum, split_of_row, p)
+        np.add.at(self._plogp_sum, split_of_row, scipy.special.xlogy(p, p).sum(axis=1))
+        self.seen += len(p)
+        return self
+
+    def finalize(self) -> tuple[float, float]:
+        if self.seen != self.n:
+            raise ValueError(f"saw {self.seen} rows, announced n={self.n}")
+        counts = np.diff(self._bounds).astype(np.float64)
+        p_split = self._p_sum / counts[:, None]
+        kl = self._plogp_sum / counts - scipy.special.xlogy(p_split, p_split).sum(axis=1)
+        scores = np.exp(kl)
+        return float(np.mean(scores)), float(np.std(scores))

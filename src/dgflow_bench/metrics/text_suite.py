@@ -4,6 +4,8 @@ reference n-gram statistics are cached by everything that changes them."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from ..data.text import TOKEN_UNIT, vocabulary_sha256
@@ -27,5 +29,7 @@ def prepare(data_file: str, params: dict, cache_dir: str) -> dict:
     return {"references": refs}
 
 
-def compute(dataset: str, samples: np.ndarray, prepared: dict, params: dict) -> dict[str, float]:
+def compute(dataset: str, batches: Iterable[np.ndarray], n_samples: int, prepared: dict,
+            params: dict) -> dict[str, float]:
+    samples = np.concatenate(list(batches))
     return {ref.metric_name(len(samples)): ref.js(samples) for ref in prepared["references"].values()}

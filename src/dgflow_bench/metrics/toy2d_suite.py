@@ -3,6 +3,8 @@ snapshot."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from .toy2d import compute_toy2d_metrics, metric_directions  # noqa: F401  (re-exported for the report)
@@ -13,6 +15,7 @@ def prepare(data_file: str, params: dict, cache_dir: str) -> dict:
         return {"heldout": data["heldout"]}
 
 
-def compute(dataset: str, samples: np.ndarray, prepared: dict, params: dict) -> dict[str, float]:
-    return compute_toy2d_metrics(dataset, samples, prepared["heldout"], kde_bandwidth=params["kde_bandwidth"],
+def compute(dataset: str, batches: Iterable[np.ndarray], n_samples: int, prepared: dict,
+            params: dict) -> dict[str, float]:
+    return compute_toy2d_metrics(dataset, np.concatenate(list(batches)), prepared["heldout"], kde_bandwidth=params["kde_bandwidth"],
                                  mode_min_share=params["mode_min_share"])

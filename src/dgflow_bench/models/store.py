@@ -18,6 +18,10 @@ def build_from_spec(spec: dict, kind: str):
     arch = spec.get("arch")
     if arch is None:
         return mlp_from_spec(spec, kind)
+    if arch == "corrected_logit":  # d_phi + d_lambda: each part is rebuilt from its own spec
+        from ..training.corrector import from_spec as corrected_from_spec
+
+        return corrected_from_spec(spec, lambda part: build_from_spec(part, kind))
     if arch.startswith("charcnn"):
         from .text_cnn import from_spec
     elif arch.startswith("dcgan"):

@@ -1,19 +1,64 @@
-"""The image suite's report: table images_fid.{csv,md,tex} (rows = refinement methods, columns = FID / IS at
-each method's configured final step); the caption names the metric protocol and the feature extractor."""
+"""The image suite's report, in the paper's layout:
+
+- ``<prefix>_fid.{csv,md,tex}``: FID, rows dataset x model x source, columns Base, DOT, DGflow-KL/JS/logD, DDLS
+  (as the config's methods map onto them), each with a `paper` column;
+- ``<prefix>_is.{csv,md,tex}``: Inception Score, columns Base, DDLS, DOT, DGflow, each with a `paper` column;
+- ``images_<dataset>_<model>_<source>_samples.png``: base vs refined samples from the same latents;
+- ``images_<dataset>_fid_steps.png``: FID against refinement step.
+
+Published values (published_values.yaml) sit beside ours only when the metric names match exactly, i.e. the
+same protocol, sample count, reference and Inception weights; otherwise the caption lists them with the reason.
+"""
 
 from __future__ import annotations
 
-from ..metrics.images_suite import describe, metric_directions
+from pathlib import Path
+
+from ..io import read_json
 from ..metrics.reference_stats import assert_mixable
-from .tables import final_rows, write_tables
+from .images_figures import fid_curves, grid_rows, sample_grid
+from .images_tables import (FID_COLUMN_ORDER, IS_COLUMN_ORDER, IS_HEADERS, caption_for, method_columns,
+                            method_table, write_method_table)
+from .published import load_published
 
 
-def build(metric_files: list[str], params: dict, tables_stem: str) -> None:
-    frame = final_rows(metric_files)
-    assert_mixable(list(frame.columns))  # never one table of real and RANDOM-WEIGHTS numbers
-    caption = (
-        f"Images: FID (lower is better) and Inception Score (higher is better) of {params['n_samples']} "
-        f"generated images per row, {describe(params['images'])}; values at each method's configured final "
-        f"step. Column names carry the sample count, the reference and the protocol."
-    )
-    write_tables(frame, tables_stem, caption=caption, directions=metric_directions(), order=params["method_order"])
+def figure_paths(figures_dir: str | Path, runs: list[tuple[str, str, str]]) -> dict[str, list[Path]]:
+    """The figure files for (dataset, model, source) runs; the Snakemake rule lists the same names."""
+    figures_dir = Path(figures_dir)
+    return {
+        "grids": [figures_dir / f"images_{d}_{m}_{s}_samples.png" for d, m, s in runs],
+        "curves": [figures_dir / f"images_{d}_fid_steps.png" for d in sorted({d for d, _, _ in runs})],
+    }
+
+
+def _extractor(weights: str | None) -> str:
+    if weights:
+        return f"InceptionV3 with the TF inception-2015-12-05 weights ({Path(weights).name})"
+    return "a tiny RANDOM-WEIGHTS conv net (a pipeline check only: its numbers are not FID/IS)"
+
+
+def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir: str,
+          published_path: str | Path | None = None) -> None:
+    results = [read_json(p) for p in metric_files]
+    # never one report of real and RANDOM-WEIGHTS numbers
+    assert_mixable([name for r in results for record in r["per_step"] for name in record])
+    published = load_published(published_path)
+    extractor = _extractor(params["images"].get("inception_weights"))
+    n = params["n_samples"]
+    for kind, order, headers, title in (
+        ("fid", FID_COLUMN_ORDER, None, f"Images: FID (lower is better) of {n} generated images per cell"),
+        ("is", IS_COLUMN_ORDER, IS_HEADERS, f"Images: Inception Score (higher is better) of {n} generated images "
+                                            f"per cell"),
+    ):
+        columns = method_columns(params["methods"], order, headers)
+        table = method_table(results, columns, kind, published)
+        write_method_table(table, f"{tables_prefix}_{kind}", caption_for(table, title, columns, extractor))
+
+    columns = method_columns(params["methods"], FID_COLUMN_ORDER)
+    runs = sorted({(r["dataset"], r["model"], r["source"]) for r in results})
+    paths = figure_paths(figures_dir, runs)
+    for (dataset, model, source), path in zip(runs, paths["grids"]):
+        mine = [r for r in results if (r["dataset"], r["model"], r["source"]) == (dataset, model, source)]
+        sample_grid(grid_rows(mine, columns), path, f"{dataset} / {model} / {source}")
+    for dataset, path in zip(sorted({d for d, _, _ in runs}), paths["curves"]):
+        fid_curves([r for r in results if r["dataset"] == dataset], columns, path, f"{dataset}: FID vs step")

@@ -9,6 +9,7 @@ import numpy as np
 from ..data.text import decode
 from ..io import read_json, write_text
 from ..metrics.text_suite import metric_directions
+from ..snapshots import open_snapshots
 from .tables import final_rows, write_tables
 
 
@@ -32,10 +33,9 @@ def _sample_lines(results: list[dict], params: dict, count: int = 8) -> str:
     for result in results:
         with np.load(result["data_file"], allow_pickle=False) as data:
             vocab = [str(v) for v in data["vocab"]]
-        with np.load(result["samples_file"], allow_pickle=False) as s:
-            steps, samples = list(s["steps"]), s["samples"]
-        base = decode(samples[0][:count], vocab)
-        final = decode(samples[steps.index(result["final_step"])][:count], vocab)
+        with open_snapshots(result["samples_file"]) as snapshots:
+            base = decode(snapshots.read(0, count), vocab)
+            final = decode(snapshots.read(result["final_step"], count), vocab)
         out.append(f"## {result['dataset']} / {result['model']} / {result['source']} / {result['method']} "
                    f"(step {result['final_step']})\n")
         out.append("| base | refined |\n|---|---|")

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..io import read_json
 from ..metrics.toy2d import metric_directions
+from ..snapshots import open_snapshots
 from .figures import metric_curves, scatter_grid
 from .tables import ID_COLUMNS, final_rows, write_tables
 
@@ -36,11 +37,10 @@ def build(metric_files: list[str], params: dict, tables_stem: str, figures_dir: 
             real = data["heldout"]
         panels = []
         for result in mine:
-            with np.load(result["samples_file"], allow_pickle=False) as s:
-                steps, samples = list(s["steps"]), s["samples"]
-            final = samples[steps.index(result["final_step"])]
+            with open_snapshots(result["samples_file"]) as snapshots:
+                base, final = snapshots.read(0), snapshots.read(result["final_step"])
             refined = None if result["final_step"] == 0 else final
-            panels.append({"label": _run_label(result), "base": samples[0], "refined": refined})
+            panels.append({"label": _run_label(result), "base": base, "refined": refined})
         scatter_grid(panels, real, Path(figures_dir) / f"toy2d_{dataset}.png", dataset)
         curves: dict = {}
         for result in mine:

@@ -1,28 +1,77 @@
-"""`dgflow-bench finetune`: logistic fine-tuning of the critic into a density-ratio estimator."""
+"""`dgflow-bench finetune`: make the model's `finetuned` discriminator, a density-ratio estimator
+d(x) ~ log mu(x) / rho_model(x), with the estimator its config picks (params['density_ratio']):
+
+- logistic: the model's own critic fine-tuned with the logistic loss (real = 1, fake = 0);
+- corrector: d = d_phi + d_lambda (METHOD.md section 2), d_phi the frozen critic of another model file
+  (``base_model_file``, the config's base_model on the same dataset), d_lambda trained on the sum.
+
+Either way the output is a model file whose 'critic' loads through models.store.load_model_file."""
 
 from __future__ import annotations
 
 import copy
 
-from ..io import write_resolved_config
+from ..io import sha256_file, write_resolved_config
 from ..models.store import load_model_file, save_model_file
-from ..runtime import latent_sampler, resolve_device, seeded_generator
+from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
+from ..training.corrector import CorrectedLogit, train_corrector
 from ..training.density_ratio import finetune_logistic
 from .common import load_training_data
 
 
-def run(dataset: str, model_file: str, data: str, params: dict, out: str, device: str, progress: bool) -> None:
+def run(dataset: str, model_file: str, data: str, params: dict, out: str, device: str, progress: bool,
+        base_model_file: str | None = None, state: str | None = None) -> None:
+    """``state``: the corrector's full-state checkpoint path (resumed when it matches); the short logistic
+    fine-tune keeps none."""
+    kind = params["density_ratio"]["kind"]
+    if kind == "corrector" and base_model_file is None:
+        raise ValueError("density_ratio kind 'corrector' needs --base-model-file (the model file whose critic is "
+                         "the frozen d_phi)")
+    if kind not in ("logistic", "corrector"):
+        raise ValueError(f"unknown density_ratio kind {kind!r}; use 'logistic' or 'corrector'")
     dev = resolve_device(device)
     loaded = load_model_file(model_file)
     generator = loaded["generator"].to(dev)
-    discriminator = copy.deepcopy(loaded["critic"]).to(dev).train()
-    real_batch, _ = load_training_data(dataset, data, dev)
+    real_batch, info = load_training_data(dataset, data, dev)
     latent = loaded["latent"]
-    stats = finetune_logistic(
-        discriminator, generator, real_batch=real_batch,
-        latent_batch=latent_sampler(latent["prior"], latent["dim"], dev), steps=params["steps"],
-        batch_size=params["batch_size"], lr=params["lr"], betas=tuple(params["betas"]),
-        rng=seeded_generator(params["seed"], dev), progress=progress,
+    latent_batch = latent_sampler(latent["prior"], latent["dim"], dev)
+    rng = seeded_generator(params["seed"], dev)
+    if kind == "logistic":
+        discriminator = copy.deepcopy(loaded["critic"]).to(dev).train()
+        stats = finetune_logistic(
+            discriminator, generator, real_batch=real_batch, latent_batch=latent_batch, steps=params["steps"],
+            batch_size=params["batch_size"], lr=params["lr"], betas=tuple(params["betas"]), rng=rng,
+            progress=progress,
+        )
+        meta = {"kind": "finetuned-logistic", **stats}
+    else:
+        checkpoint = {"checkpoint_path": state, "checkpoint_every": params["density_ratio"]["checkpoint_every"],
+                      "fingerprint": fingerprint(params, *(sha256_file(f) for f in (data, model_file, base_model_file)),
+                                                 str(dev))}
+        discriminator, stats = _train_corrector(params["density_ratio"], base_model_file, info, generator,
+                                                real_batch, latent_batch, rng, dev, progress, checkpoint)
+        meta = {"kind": "corrector", "base_model_file": base_model_file, **stats}
+    save_model_file(out, critic=discriminator.cpu(), meta=meta)
+    write_resolved_config(out, "finetune", params, model_file=model_file, base_model_file=base_model_file,
+                          data=data, result=stats["final"])
+
+
+def _train_corrector(estimator: dict, base_model_file: str, info: dict, generator, real_batch, latent_batch, rng,
+                     dev, progress: bool, checkpoint: dict) -> tuple[CorrectedLogit, dict]:
+    key = f"models.<model>.density_ratio.base_model ({estimator['base_model']})"
+    d_phi = load_model_file(base_model_file, config_key=key).get("critic")
+    if d_phi is None:
+        raise ValueError(f"{base_model_file} holds no critic to use as d_phi; check {key}")
+    size = getattr(d_phi, "image_size", None)
+    if size is not None and "image_size" in info and int(size) != int(info["image_size"]):
+        raise ValueError(f"d_phi from {base_model_file} takes {size} px images, the data has {info['image_size']} "
+                         f"px; {key} must be trained on the same dataset")
+    # d_lambda: same architecture, starting from d_phi's features; train_corrector zeroes its last layer, so
+    # the sum starts exactly at d_phi and only learns what d_phi gets wrong about this model.
+    corrected = CorrectedLogit(d_phi, copy.deepcopy(d_phi).requires_grad_(True)).to(dev)
+    stats = train_corrector(
+        corrected, generator, real_batch=real_batch, latent_batch=latent_batch, steps=estimator["steps"],
+        batch_size=estimator["batch_size"], lr=estimator["lr"], betas=tuple(estimator["betas"]), rng=rng,
+        progress=progress, init="zero", **checkpoint,
     )
-    save_model_file(out, critic=discriminator.cpu(), meta={"kind": "finetuned-logistic", **stats})
-    write_resolved_config(out, "finetune", params, model_file=model_file, data=data, result=stats["final"])
+    return corrected.eval(), stats

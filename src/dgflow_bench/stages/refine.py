@@ -1,17 +1,19 @@
 """`dgflow-bench refine`: run one refinement method from the shared seeded latents and save every
-snapshot. Latents are streamed in batches so memory does not grow with the number of samples."""
+snapshot. Latents are refined batch by batch and each batch's snapshots go straight to disk
+(snapshots.write_snapshots), so memory does not grow with the number of samples."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from ..io import savez, sha256_bytes, write_resolved_config
+from ..io import sha256_bytes, write_resolved_config
 from ..modalities import MODALITIES
 from ..models.store import load_model_file
 from ..refine.common import RefinementDiverged, sample_latents
+from ..refine.network_modes import set_generator_bn_mode, thermalise_spectral_norm
 from ..registry import DATASETS, METHODS, lookup
 from ..runtime import resolve_device, seeded_generator
+from ..snapshots import write_snapshots
 
 
 def _logit_network(model: dict, method: dict, disc_file: str | None) -> torch.nn.Module:
@@ -32,30 +34,33 @@ def _merge_info(infos: list[dict]) -> dict:
 def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out: str, device: str,
         progress: bool) -> None:
     method, common = params["method"], params["refine"]
-    to_storage = MODALITIES[lookup(DATASETS, dataset, "dataset").suite].to_storage
+    modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
     run_method = lookup(METHODS, method["kind"], "refinement method kind")
     dev = resolve_device(device)
     model = load_model_file(model_file)
     generator = model["generator"].to(dev).requires_grad_(False)
+    n_batchnorm = set_generator_bn_mode(generator, common["generator_bn"])
     logit = _logit_network(model, method, disc_file).to(dev).requires_grad_(False)
+    sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
     prior, dim = model["latent"]["prior"], model["latent"]["dim"]
     z0 = sample_latents(prior, common["n_samples"], dim, common["seed"])
     rng = seeded_generator(common["seed"] + 1, dev)
+    storage = params.get("storage", "default")
 
-    chunks: dict[int, list[np.ndarray]] = {}
     infos = []
-    for start in range(0, z0.shape[0], common["batch_size"]):
-        batch = z0[start:start + common["batch_size"]].to(dev)
-        try:
-            result = run_method(batch, generator, logit, {**method, "progress": progress}, rng, prior=prior)
-        except RefinementDiverged as exc:
-            raise RefinementDiverged(exc.method, exc.step, exc.step_size,
-                                     f"Method {params.get('name', '?')!r}; nothing was written to {out}.") from None
-        for step, x in result.snapshots.items():
-            chunks.setdefault(step, []).append(to_storage(x))
-        infos.append(result.info)
-    steps = np.array(sorted(chunks), dtype=np.int64)
-    samples = np.stack([np.concatenate(chunks[s]) for s in steps])
-    savez(out, steps=steps, samples=samples, latents=z0.numpy())
+    with write_snapshots(out) as writer:
+        for start in range(0, z0.shape[0], common["batch_size"]):
+            batch = z0[start:start + common["batch_size"]].to(dev)
+            try:
+                result = run_method(batch, generator, logit, {**method, "progress": progress}, rng, prior=prior)
+            except RefinementDiverged as exc:
+                raise RefinementDiverged(exc.method, exc.step, exc.step_size,
+                                         f"Method {params.get('name', '?')!r}; nothing was written to {out}.") from None
+            writer.add_batch({step: modality.to_storage(x, storage) for step, x in result.snapshots.items()})
+            infos.append(result.info)
+            del result
+        writer.finish(latents=z0.numpy())
+    networks = {"generator_bn": common["generator_bn"], "generator_batchnorm_layers": n_batchnorm, **sn_info}
     write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file, device=str(dev),
-                          latents_sha256=sha256_bytes(z0.numpy().tobytes()), info=_merge_info(infos))
+                          latents_sha256=sha256_bytes(z0.numpy().tobytes()), networks=networks,
+                          storage=storage, info=_merge_info(infos))

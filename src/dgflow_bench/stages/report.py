@@ -16,6 +16,8 @@ def run(suite: str, metric_files: list[str], params: dict, tables_stem: str, fig
     elif suite == "images":
         from ..report.images import build
 
-        build(metric_files, params, tables_stem)
+        if not figures_dir:
+            raise ValueError("the image report writes figures: pass --figures-dir")
+        build(metric_files, params, tables_stem, figures_dir)  # tables_stem is a prefix: _fid / _is appended
     else:
         raise ValueError(f"no report for suite {suite!r}; available: ['images', 'text', 'toy2d']")

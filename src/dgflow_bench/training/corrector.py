@@ -15,17 +15,14 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
+from .checkpoint import load_training_state, save_training_state
 from .density_ratio import logistic_loss
 
-# Training defaults. The official release ships corrector weights but no training code, so these are OUR
-# choices: the DCGAN-discriminator Adam settings of the paper's GAN training (lr 1e-4, betas (0.5, 0.999))
-# and a few thousand steps, enough for a correction that starts at zero (see ``init``) to converge.
-DEFAULT_STEPS = 5000
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_LR = 1e-4
-DEFAULT_BETAS = (0.5, 0.999)
+# steps / batch size / Adam settings have no defaults here: the schema's models.<name>.density_ratio block
+# is their one home (the official release ships corrector weights but no training code: they are ours).
 INIT_CHOICES = ("zero", "keep")
 LOG_EVERY = 50
 
@@ -70,14 +67,68 @@ class CorrectedLogit(nn.Module):
         d_phi, d_lambda = self.parts(x)
         return d_phi + d_lambda
 
+    @property
+    def spec(self) -> dict:
+        """Architecture of both parts, so models/store.py can rebuild the pair from a model file."""
+        for part in (self.base, self.corrector):
+            if not isinstance(getattr(part, "spec", None), dict):
+                raise ValueError(f"{type(part).__name__} has no .spec: a CorrectedLogit can only be saved when "
+                                 "both d_phi and d_lambda are pipeline networks")
+        return {"arch": "corrected_logit", "base": self.base.spec, "corrector": self.corrector.spec,
+                "input_size": _upsample_size(self.input_transform)}
+
+
+def _upsample_size(transform) -> Optional[list]:
+    if transform is None:
+        return None
+    if (isinstance(transform, nn.Upsample) and transform.mode == "bilinear" and transform.align_corners
+            and transform.size is not None):
+        size = transform.size
+        return [int(size), int(size)] if isinstance(size, int) else [int(s) for s in size]
+    raise ValueError(f"cannot save the input transform {transform!r}: only upsample_bilinear(size) has a spec")
+
+
+def from_spec(spec: dict, build: Callable[[dict], nn.Module]) -> CorrectedLogit:
+    """Rebuild a CorrectedLogit (fresh weights) from its ``.spec``; ``build`` rebuilds each part from its
+    own spec (models.store.build_from_spec). Load the state_dict afterwards."""
+    corrector = build(spec["corrector"])
+    last = _last_weight_layer(corrector)
+    if spec["corrector"].get("plain_last_layer") and parametrize.is_parametrized(last, "weight"):
+        _unparametrize(last)  # the layout zero_last_layer left, so the saved state_dict keys match
+        corrector.spec = dict(spec["corrector"])
+    transform = upsample_bilinear(tuple(spec["input_size"])) if spec.get("input_size") else None
+    return CorrectedLogit(build(spec["base"]), corrector, transform)
+
+
+def _last_weight_layer(module: nn.Module) -> nn.Module:
+    layers = [m for m in module.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
+    if not layers:
+        raise ValueError(f"the corrector {type(module).__name__} has no layer with a weight to start at zero")
+    return layers[-1]
+
+
+def _unparametrize(layer: nn.Module) -> None:
+    # remove_parametrizations deletes the weight property from the layer's generated class, which a deepcopy
+    # (d_lambda = copy of d_phi) shares with the original: give this layer its own class first.
+    cls = layer.__class__
+    layer.__class__ = type(cls.__name__, cls.__bases__,
+                           {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")})
+    parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+
 
 def zero_last_layer(module: nn.Module) -> None:
     """Zero the weight (and bias) of the last registered submodule that has a weight, so the module
-    outputs 0 everywhere when that layer is its final linear map."""
-    layers = [m for m in module.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
-    if not layers:
-        raise ValueError("init='zero' needs a corrector with at least one layer that has a weight")
-    last = layers[-1]
+    outputs 0 everywhere when that layer is its final linear map.
+
+    A spectrally normalised last layer cannot start at zero (W / sigma(W) is 0 / 0), and zeroing its
+    computed weight would silently change nothing, so its parametrization is removed first: that layer
+    becomes a plain one. A module with a ``.spec`` records this as spec['plain_last_layer'] so that
+    from_spec rebuilds the same layout."""
+    last = _last_weight_layer(module)
+    if parametrize.is_parametrized(last, "weight"):
+        _unparametrize(last)
+        if isinstance(getattr(module, "spec", None), dict):
+            module.spec = {**module.spec, "plain_last_layer": True}
     with torch.no_grad():
         last.weight.zero_()
         if isinstance(getattr(last, "bias", None), torch.Tensor):
@@ -90,13 +141,16 @@ def train_corrector(
     *,
     real_batch: Callable[[int, torch.Generator], torch.Tensor],
     latent_batch: Callable[[int, torch.Generator], torch.Tensor],
-    steps: int = DEFAULT_STEPS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
-    betas: tuple[float, float] = DEFAULT_BETAS,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    betas: tuple[float, float],
     rng: torch.Generator,
     progress: bool = True,
     init: str = "zero",
+    checkpoint_path: Optional[str] = None,
+    fingerprint: str = "",
+    checkpoint_every: int = 500,
 ) -> dict:
     """Train ``corrected.corrector`` in place (d_phi and the generator stay untouched) with the logistic
     loss on d_phi + d_lambda: real data = 1, samples of ``generator`` = 0.
@@ -108,6 +162,10 @@ def train_corrector(
     Deterministic given ``rng``: batches come from real_batch / latent_batch with it, and torch's global
     RNG (used by dropout inside the networks) is forked and seeded from it, so the caller's global state
     is left as it was. Returns {'history': [...every LOG_EVERY steps...], 'final': last entry}.
+
+    checkpoint_path: a full-state checkpoint (d_lambda, Adam, step, every RNG; training/checkpoint.py) is
+    written every ``checkpoint_every`` steps and at the end; a run finding one with the same ``fingerprint``
+    resumes from it and ends bit-identical to an uninterrupted run (same device and thread count).
     """
     if init not in INIT_CHOICES:
         raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INIT_CHOICES)}")
@@ -119,10 +177,15 @@ def train_corrector(
     corrected.train()
     global_seed = int(torch.randint(2**62, (1,), generator=rng, device=rng.device))
     history = []
+    state_of = {"modules": {"corrector": corrected.corrector}, "optimizers": {"corrector": opt}}
     try:
         with torch.random.fork_rng():  # CPU and every visible CUDA device
             torch.manual_seed(global_seed)
-            for step in tqdm(range(1, steps + 1), desc="corrector", disable=not progress, mininterval=2):
+            # restored inside the fork, so the saved torch RNG state is the forked one, as when it was saved
+            state = (load_training_state(checkpoint_path, rng=rng, fingerprint=fingerprint, **state_of)
+                     if checkpoint_path else None)
+            start, history = (state["step"], state["history"]) if state else (0, [])
+            for step in tqdm(range(start + 1, steps + 1), desc="corrector", disable=not progress, mininterval=2):
                 real = real_batch(batch_size, rng)
                 with torch.no_grad():  # the refined model is fixed: only its samples matter
                     fake = generator(latent_batch(batch_size, rng))
@@ -139,6 +202,9 @@ def train_corrector(
                     mag = 0.5 * (lam_real.abs().mean() + lam_fake.abs().mean())
                     history.append({"step": step, "logistic_loss": loss.item(), "accuracy": acc.item(),
                                     "mean_abs_correction": mag.item()})
+                if checkpoint_path and (step % checkpoint_every == 0 or step == steps):
+                    save_training_state(checkpoint_path, step=step, rng=rng, fingerprint=fingerprint,
+                                        history=history, **state_of)
     finally:
         opt.zero_grad(set_to_none=True)  # no stale .grad left for refinement code to trip over
         corrected.train(was_training)

@@ -1,0 +1,172 @@
+"""The image tables in the paper's layout: rows = dataset x model x source (and the metric's full name, which
+carries the protocol), columns = the config's methods under the paper's column names, each followed by a
+`paper` column holding the published value only where it is comparable (report.published)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from ..io import write_text
+from .published import PublishedValue, parse_metric_name
+from .tables import _latex_escape
+
+ROW_KEYS = ["dataset", "model", "source", "metric"]
+FID_COLUMN_ORDER = ("Base", "DOT", "DGflow-KL", "DGflow-JS", "DGflow-logD", "DDLS")  # the paper's FID table
+IS_COLUMN_ORDER = ("Base", "DDLS", "DOT", "DGflow-KL", "DGflow-JS", "DGflow-logD")  # the paper's IS table
+IS_HEADERS = {"DGflow-KL": "DGflow"}  # the IS table shows DGflow with its default f (KL) as plain "DGflow"
+
+
+@dataclass(frozen=True)
+class MethodColumn:
+    method: str  # the config's method name
+    paper: str  # the paper's column it fills (published values are keyed by it)
+    label: str  # our header
+
+
+def paper_column(spec: dict) -> str:
+    """The paper's column for one method block (kind + f)."""
+    kind = spec["kind"]
+    if kind == "dgflow":
+        return f"DGflow-{spec.get('f', 'KL')}"
+    return {"base": "Base", "dot": "DOT", "ddls": "DDLS"}.get(kind, kind)  # a kind the paper lacks keeps its name
+
+
+def method_columns(methods: dict[str, dict], column_order=FID_COLUMN_ORDER,
+                   headers: dict[str, str] | None = None) -> list[MethodColumn]:
+    """Columns in the paper's order (then the config's); two methods filling one paper column (e.g. DGflow-KL
+    with two step sizes) are told apart by their method name."""
+    headers = headers or {}
+    papers = {method: paper_column(spec) for method, spec in methods.items()}
+    config_index = {method: i for i, method in enumerate(methods)}
+
+    def rank(method: str) -> tuple[int, int]:
+        paper = papers[method]
+        return (column_order.index(paper) if paper in column_order else len(column_order), config_index[method])
+
+    out = []
+    for method in sorted(methods, key=rank):
+        paper = papers[method]
+        label = headers.get(paper, paper)
+        if sum(p == paper for p in papers.values()) > 1:
+            label = f"{label} ({method})"
+        out.append(MethodColumn(method=method, paper=paper, label=label))
+    return out
+
+
+def final_metrics(result: dict) -> dict[str, float]:
+    final = [r for r in result["per_step"] if r["step"] == result["final_step"]]
+    if len(final) != 1:
+        raise ValueError(f"{result.get('method')}: no metrics at the configured final step {result['final_step']}")
+    return {k: v for k, v in final[0].items() if k != "step"}
+
+
+@dataclass
+class MethodTable:
+    frame: pd.DataFrame  # numbers (CSV)
+    shown: pd.DataFrame  # formatted text with source markers (Markdown / LaTeX)
+    metric_names: list[str]
+    notes: list[str]  # published values that were not placed, and why
+    sources: list[str]  # "[n] citation: where"
+
+
+def _fmt(value, paper_style: bool = True) -> str:
+    """Two decimals as the paper prints FID / IS; more digits for test-network numbers, whose differences
+    between methods are tiny and would otherwise all print alike."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if not paper_style:
+        return f"{value:.6g}"
+    return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3g}"
+
+
+def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
+                 published: list[PublishedValue]) -> MethodTable:
+    by_method = {c.method: c for c in columns}
+    cells: dict[tuple, dict[str, float]] = {}
+    for result in results:
+        if result["method"] not in by_method:
+            raise ValueError(f"metric file of method {result['method']!r}, which the report params do not list "
+                             f"({sorted(by_method)})")
+        for name, value in final_metrics(result).items():
+            parsed = parse_metric_name(name)
+            if parsed is not None and parsed.kind == kind:
+                key = (result["dataset"], result["model"], result["source"], name)
+                cells.setdefault(key, {})[by_method[result["method"]].label] = value
+    mine = {(p.dataset, p.model, p.column): p for p in published if p.metric == kind}
+    markers: dict[tuple[str, str], int] = {}
+    placed, notes, rows, shown_rows = set(), [], [], []
+
+    source_notes: dict[tuple[str, str], list[str]] = {}
+
+    def marker(p: PublishedValue) -> str:
+        notes_here = source_notes.setdefault((p.citation, p.where), [])
+        if p.note and p.note not in notes_here:  # e.g. "DDLS's own base model", shown with the source
+            notes_here.append(p.note)
+        return f"[{markers.setdefault((p.citation, p.where), len(markers) + 1)}]"
+
+    for key in sorted(cells):
+        dataset, model, _source, name = key
+        paper_style = parse_metric_name(name).weights == "reference"
+        row = dict(zip(ROW_KEYS, key))
+        shown = dict(row)
+        for column in columns:
+            value = cells[key].get(column.label)
+            row[column.label], shown[column.label] = value, _fmt(value, paper_style)
+            pub, paper, paper_text = mine.get((dataset, model, column.paper)), None, ""
+            if pub is not None:
+                reasons = pub.mismatch(name)
+                if reasons:  # never beside our number as if comparable: the caption says why it is left out
+                    notes.append(f"{dataset} / {model} / {column.label}: published {pub.value:g} {marker(pub)} "
+                                 f"({pub.metric_name}) left out beside our {name}: {'; '.join(reasons)}")
+                else:
+                    paper, paper_text = pub.value, f"{_fmt(pub.value)} {marker(pub)}"
+                placed.add(pub.key)
+            row[f"{column.label} paper"], shown[f"{column.label} paper"] = paper, paper_text
+        rows.append(row)
+        shown_rows.append(shown)
+    for pub in published:
+        if pub.metric == kind and pub.key not in placed:
+            notes.append(f"{pub.dataset} / {pub.model} / {pub.column}: published {pub.value:g} {marker(pub)} "
+                         f"({pub.metric_name}) has no run of ours in this table")
+    headers = ROW_KEYS + [h for c in columns for h in (c.label, f"{c.label} paper")]
+    sources = [f"[{n}] {citation}: {where}" + "".join(f" ({note})" for note in source_notes[(citation, where)])
+               for (citation, where), n in markers.items()]
+    frame = pd.DataFrame(rows, columns=headers)
+    frame[headers[len(ROW_KEYS):]] = frame[headers[len(ROW_KEYS):]].astype(float)  # None -> NaN: empty CSV cells
+    return MethodTable(frame=frame, shown=pd.DataFrame(shown_rows, columns=headers),
+                       metric_names=sorted({k[3] for k in cells}), notes=notes, sources=sources)
+
+
+def caption_for(table: MethodTable, title: str, columns: list[MethodColumn], extractor: str) -> str:
+    protocols = "; ".join(p.describe() for p in map(parse_metric_name, table.metric_names))
+    mapping = ", ".join(f"{c.method} -> {c.label}" for c in columns)
+    parts = [
+        f"{title}. Rows: dataset x model x source x metric; the metric's name carries how it was measured: "
+        f"{protocols or 'no rows'}. Features from {extractor}. Columns: the config's methods ({mapping}), each at "
+        f"its configured final step, with the published value in its 'paper' column.",
+        "A paper value is filled in only where dataset, model, column and our metric name (protocol, sample "
+        "count, reference and Inception weights) all match the published one; numbers tagged RANDOM-WEIGHTS or "
+        "NONREF-WEIGHTS never get one. Empty cells: not run here, or no known published value.",
+    ]
+    if table.notes:
+        parts.append("Published values not shown in the table: " + " | ".join(table.notes) + ".")
+    if table.sources:
+        parts.append("Sources: " + " ".join(table.sources) + ".")
+    return "\n\n".join(parts)
+
+
+def write_method_table(table: MethodTable, stem: str | Path, caption: str) -> None:
+    """``stem``.csv (numbers), .md and .tex (caption + formatted cells with source markers)."""
+    stem = Path(stem)
+    write_text(stem.with_suffix(".csv"), table.frame.to_csv(index=False))
+    md = tabulate(table.shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+    write_text(stem.with_suffix(".md"), f"{caption}\n\n{md}\n")
+    tex_caption = _latex_escape(" ".join(caption.split("\n\n")))  # a blank line inside \caption{} breaks LaTeX
+    latex = tabulate(table.shown, headers="keys", tablefmt="latex_booktabs", showindex=False, disable_numparse=True)
+    write_text(stem.with_suffix(".tex"), "\\begin{table}\n\\centering\n\\caption{" + tex_caption +
+               "}\n" + latex + "\n\\end{table}\n")

@@ -1,0 +1,122 @@
+"""The refine stage's output: every snapshot of every sample, written batch by batch so that memory does not
+grow with the number of samples, and read back batch by batch by the metrics.
+
+The file is an uncompressed zip of ``.npy`` members (``np.load`` opens it like any ``.npz``):
+
+- ``steps``        int64 (S,)   the refinement steps that were kept
+- ``batch_sizes``  int64 (B,)   samples per shard, in latent order
+- ``latents``      (N, dim)     the shared initial latents z0
+- ``s<step>/b<k>`` one shard:   the samples of batch k at that step (uint8 images, float32 points, ...)
+
+Members are streamed into the zip (``zipfile`` writes each as it comes) under a temporary name that is
+renamed onto the final path only when the writer closes cleanly, so a killed job leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .io import atomic_path
+
+__all__ = ["SnapshotWriter", "Snapshots", "open_snapshots", "write_snapshots"]
+
+
+def _shard_name(step: int, index: int) -> str:
+    return f"s{int(step)}/b{int(index):05d}"
+
+
+class SnapshotWriter:
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self._zip = archive
+        self._steps: list[int] | None = None
+        self._batch_sizes: list[int] = []
+
+    def _put(self, name: str, array: np.ndarray) -> None:
+        with self._zip.open(name + ".npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+
+    def add_batch(self, snapshots: dict[int, np.ndarray]) -> None:
+        """One batch of samples at every kept step; every batch must keep the same steps."""
+        steps = sorted(int(s) for s in snapshots)
+        if self._steps is None:
+            self._steps = steps
+        elif steps != self._steps:
+            raise ValueError(f"batch {len(self._batch_sizes)} kept steps {steps}, earlier batches {self._steps}")
+        sizes = {len(snapshots[s]) for s in snapshots}
+        if len(sizes) != 1:
+            raise ValueError(f"snapshots of one batch differ in size: {sorted(sizes)}")
+        index = len(self._batch_sizes)
+        for step in steps:
+            self._put(_shard_name(step, index), snapshots[step])
+        self._batch_sizes.append(sizes.pop())
+
+    def finish(self, latents: np.ndarray) -> None:
+        if self._steps is None:
+            raise ValueError("no batch was written")
+        if len(latents) != sum(self._batch_sizes):
+            raise ValueError(f"{len(latents)} latents for {sum(self._batch_sizes)} samples")
+        self._put("steps", np.asarray(self._steps, dtype=np.int64))
+        self._put("batch_sizes", np.asarray(self._batch_sizes, dtype=np.int64))
+        self._put("latents", latents)
+
+
+@contextlib.contextmanager
+def write_snapshots(path: str | Path) -> Iterator[SnapshotWriter]:
+    """``with write_snapshots(out) as w: w.add_batch(...); ...; w.finish(latents)``; atomic."""
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            writer = SnapshotWriter(archive)
+            yield writer
+            if "latents.npy" not in archive.namelist():
+                raise ValueError("SnapshotWriter.finish(latents) was not called")
+
+
+class Snapshots:
+    """Read access to one refine output; each shard is loaded only when asked for."""
+
+    def __init__(self, npz) -> None:
+        self._npz = npz
+        self.steps: list[int] = [int(s) for s in npz["steps"]]
+        self.batch_sizes: list[int] = [int(n) for n in npz["batch_sizes"]]
+        self.n_samples = int(sum(self.batch_sizes))
+
+    @property
+    def latents(self) -> np.ndarray:
+        return self._npz["latents"]
+
+    @property
+    def final_step(self) -> int:
+        return self.steps[-1]
+
+    def _check_step(self, step: int) -> int:
+        if int(step) not in self.steps:
+            raise KeyError(f"no snapshot at step {step}; kept steps: {self.steps}")
+        return int(step)
+
+    def batches(self, step: int) -> Iterator[np.ndarray]:
+        """The samples at ``step``, one shard at a time, in latent order."""
+        step = self._check_step(step)
+        for index in range(len(self.batch_sizes)):
+            yield self._npz[_shard_name(step, index)]
+
+    def read(self, step: int, limit: int | None = None) -> np.ndarray:
+        """The first ``limit`` samples (all if None) at ``step`` as one array."""
+        limit = self.n_samples if limit is None else min(int(limit), self.n_samples)
+        parts, have = [], 0
+        for shard in self.batches(step):
+            if have >= limit:
+                break
+            parts.append(shard[:limit - have])
+            have += len(parts[-1])
+        return np.concatenate(parts)
+
+
+@contextlib.contextmanager
+def open_snapshots(path: str | Path) -> Iterator[Snapshots]:
+    with np.load(path, allow_pickle=False) as npz:
+        yield Snapshots(npz)
