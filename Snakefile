@@ -23,6 +23,14 @@ include: "workflow/rules/refine.smk"
 include: "workflow/rules/report.smk"
 
 
+# Seconds of work each: on a cluster they run on the submitting host instead of waiting in the queue.
+localrules:
+    resolved_config,
+    report_toy2d,
+    report_text,
+    report_images,
+
+
 rule all:
     default_target: True
     input:

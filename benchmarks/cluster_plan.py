@@ -37,13 +37,21 @@ def dry_run_counts(configfile: Path) -> dict[str, int]:
     return counts
 
 
+def local_rules() -> set[str]:
+    """The Snakefile's `localrules:` (run on the submitting host, never submitted)."""
+    text = (REPO / "Snakefile").read_text()
+    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", text, re.MULTILINE)
+    return set(re.findall(r"\w+", block.group(1))) if block else set()
+
+
 def plan(configfile: Path) -> None:
     config = validate(yaml.safe_load(configfile.read_text()))
     profile = yaml.safe_load(PROFILE.read_text())
     gpu_rules = {rule for rule, res in profile["set-resources"].items() if res.get("gpu")}
     per_group = int(dict(item.split("=") for item in profile["group-components"])["refinement"])
     counts = dry_run_counts(configfile)
-    submissions = {rule: n for rule, n in counts.items() if rule not in GROUPED}
+    local = local_rules()
+    submissions = {rule: n for rule, n in counts.items() if rule not in GROUPED and rule not in local}
     submissions["refinement (refine+evaluate)"] = math.ceil(counts.get("refine", 0) / per_group)
     stage = lambda rule: "report" if rule.startswith("report") else rule  # noqa: E731
     gpu_hours = sum(counts[r] * config["resources"][stage(r)]["runtime"] for r in counts if r in gpu_rules) / 60
@@ -51,7 +59,9 @@ def plan(configfile: Path) -> None:
     gpu_jobs += submissions["refinement (refine+evaluate)"]
     print(f"== {configfile}")
     print("  jobs per rule (dry run): " + ", ".join(f"{r} {n}" for r, n in counts.items()))
-    print(f"  cluster submissions: {sum(submissions.values())} ({gpu_jobs} on one GPU each, none on more)")
+    n_local = sum(n for rule, n in counts.items() if rule in local)
+    print(f"  cluster submissions: {sum(submissions.values())} ({gpu_jobs} on one GPU each, none on more; "
+          f"refine + evaluate in bundles of {per_group}); {n_local} jobs on the submitting host")
     print(f"  requested GPU time (resources table, upper bound): {gpu_hours:.1f} GPU-hours")
 
 

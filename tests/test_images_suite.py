@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from matplotlib import image as mpimg
 
 from conftest import REPO
 
@@ -80,6 +81,8 @@ def test_images_suite_end_to_end(tmp_path):
     for figure in ("images_cifar10_sn-dcgan-hinge_trained_samples.png", "images_cifar10_fid_steps.png"):
         assert (workdir / "results/figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    grid = mpimg.imread(workdir / "results/models/cifar10/sn-dcgan-hinge/trained/samples.png")  # training's look
+    assert grid.shape[:2] == (8 * 32, 8 * 32) and grid[..., :3].std() > 0
     with open_snapshots(workdir / "results/samples/cifar10/sn-dcgan-hinge/trained/dgflow-kl.npz") as snaps:
         assert snaps.steps == [0, 2] and snaps.n_samples == 64
         final = snaps.read(2)

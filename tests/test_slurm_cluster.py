@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import math
 import os
 import re
 import subprocess
@@ -34,6 +35,7 @@ LOCAL_TIMEOUT = 900
 SLURM_TIMEOUT = 900  # 19 small jobs, two at a time on 2 cores, each a fresh snakemake + torch process
 CLUSTER_TIMEOUT = 600  # up.sh, including an apt-get install
 # The cluster is machine-wide (/etc/slurm/slurm.conf, ports 6817/6818): test sessions take turns on it.
+LOCAL_RULES = {"resolved_config", "report_toy2d", "report_text", "report_images"}  # Snakefile `localrules`
 LOCK = Path(os.environ.get("DGFLOW_SLURM_LOCK", "/tmp/dgflow-slurm.lock"))
 LOCK_WAIT = int(os.environ.get("DGFLOW_SLURM_LOCK_WAIT_S", "1800"))
 
@@ -168,13 +170,16 @@ def test_tiny_suite_through_slurm_matches_local_run(slurm_cluster, local_run, do
                                   pd.read_csv(local_dir / "results/tables/toy2d.csv"))
 
     # every job of the DAG went through sbatch: one submission and one SLURM log per job, per rule, except
-    # that each `evaluate` rides in its `refine` job (group "refinement": one submission per pair)
+    # that refine + evaluate pairs travel in bundles of three (group "refinement", group-components 3)
     counts = job_stats(output)
     assert counts == job_stats(local_proc.stdout + local_proc.stderr)
+    # (the Snakefile's localrules -- resolved config, reports -- run on the submitting host)
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    assert len(submitted) == sum(counts.values()) - counts["evaluate"], counts
+    ungrouped = {rule: n for rule, n in counts.items()
+                 if rule not in ("refine", "evaluate") and rule not in LOCAL_RULES}
+    assert len(submitted) == sum(ungrouped.values()) + math.ceil(counts["refine"] / 3), counts  # bundles of 3
+    assert LOCAL_RULES & set(counts) == {"resolved_config", "report_toy2d"}
     logs = tmp_path / ".snakemake" / "slurm_logs"
-    ungrouped = {rule: n for rule, n in counts.items() if rule not in ("refine", "evaluate")}
     for rule, n in ungrouped.items():
         assert len(list((logs / f"rule_{rule}").rglob("*.log"))) == n, rule
     assert len(list((tmp_path / "results/logs/evaluate").rglob("*.log"))) == counts["evaluate"]
@@ -186,13 +191,21 @@ def test_tiny_suite_through_slurm_matches_local_run(slurm_cluster, local_run, do
     per_rule = {rule: sum(comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_")
                           for _, comment in jobs.values()) for rule in ungrouped}
     assert per_rule == ungrouped
-    assert len(jobs) - sum(per_rule.values()) == counts["refine"]  # the group jobs
+    assert len(jobs) - sum(per_rule.values()) == math.ceil(counts["refine"] / 3)  # the bundles
 
-    # the profile's fake GPU request reached the scheduler for the train jobs (and only for them)
+    # the profile's fake GPU request reached the scheduler for the GPU stages (train, and refine + evaluate
+    # bundles), one GPU each; a bundle of k runs asks for one GPU and the sum of its runs' runtimes
+    bundles = 0
     for job_id, (_, comment) in jobs.items():
         show = run(["scontrol", "show", "job", job_id], 60).stdout
-        asks_gpu = bool(re.search(r"TresPerJob=\S*gpu:1", show))
-        assert asks_gpu == comment.startswith("rule_train_"), (comment, show)
+        gpus = re.search(r"TresPerJob=\S*gpu:(\d+)", show)
+        is_bundle = not any(comment == f"rule_{r}" or comment.startswith(f"rule_{r}_wildcards_") for r in ungrouped)
+        assert (gpus.group(1) if gpus else None) == ("1" if is_bundle or comment.startswith("rule_train_") else None), (comment, show)
+        if is_bundle:
+            bundles += 1
+            hours, minutes = map(int, re.search(r"TimeLimit=(\d+):(\d+):00", show).groups())
+            assert 60 * hours + minutes in {k * 2 * 15 for k in (1, 2, 3)}, show  # refine + evaluate, 15 each
+    assert bundles == math.ceil(counts["refine"] / 3)
 
 
 def test_failing_job_fails_the_run(slurm_cluster, dot2d_dir, tmp_path):

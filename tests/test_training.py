@@ -109,3 +109,26 @@ def test_logistic_loss_matches_bce():
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     expected = bce(d_real, torch.ones(50)) + bce(d_fake, torch.zeros(50))
     assert logistic_loss(d_real, d_fake).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_sample_grid_at_checkpoints_leaves_training_unchanged(tmp_path):
+    from dgflow_bench.models.dcgan import DCGANGenerator, SNDCGANDiscriminator
+    from dgflow_bench.stages.train import image_grid_writer
+
+    images = torch.rand(64, 3, 16, 16) * 2 - 1
+
+    def run(with_grid: bool):
+        torch.manual_seed(0)
+        G, D = DCGANGenerator(z_dim=8, bottom_width=2, ch=16), SNDCGANDiscriminator(bottom_width=2, ch=16)
+        grid = image_grid_writer(G, {"prior": "normal", "dim": 8}, tmp_path / f"grid-{with_grid}.png")
+        train_gan(G, D, recipe=GanRecipe(loss="hinge", iterations=4, critic_steps=1, batch_size=8, lr_g=1e-3,
+                                         lr_d=1e-3, betas=(0.0, 0.9), gp_weight=0.0, checkpoint_every=2),
+                  real_batch=array_sampler(images), latent_batch=latent_sampler("normal", 8, torch.device("cpu")),
+                  rng=torch.Generator().manual_seed(1), checkpoint_path=str(tmp_path / f"s-{with_grid}.pt"),
+                  fingerprint="fp", progress=False, on_checkpoint=grid if with_grid else None)
+        return weights(G, D), {k: v.clone() for k, v in G.state_dict().items() if "running" in k}
+
+    (w_plain, bn_plain), (w_grid, bn_grid) = run(False), run(True)
+    assert torch.equal(w_plain, w_grid)
+    assert all(torch.equal(bn_plain[k], bn_grid[k]) for k in bn_plain)  # eval-mode grid: BN stats untouched
+    assert (tmp_path / "grid-True.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "grid-False.png").exists()

@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from ..io import sha256_file, write_resolved_config
+from ..io import atomic_path, sha256_file, write_resolved_config
 from ..models.store import save_model_file
 from ..registry import MODELS, lookup
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
 from ..training.loop import GanRecipe, train_gan
 from .common import load_training_data
+
+GRID_SAMPLES = 64  # 8 x 8 images from the same fixed latents at every checkpoint
+
+
+def image_grid_writer(generator: torch.nn.Module, latent: dict, path: Path):
+    """A callback saving an 8 x 8 grid of the generator's samples as PNG (atomically, replaced at every
+    checkpoint). Fixed latents of their own seed, eval mode, no_grad: training's RNG streams and BatchNorm
+    statistics are untouched, so a resumed run stays bit-identical."""
+    import matplotlib.pyplot as plt
+
+    from ..refine.common import sample_latents
+
+    z = sample_latents(latent["prior"], GRID_SAMPLES, latent["dim"], seed=0)
+
+    def write(step: int) -> None:
+        was_training = generator.training
+        generator.eval()
+        with torch.no_grad():
+            x = generator(z.to(next(generator.parameters()).device)).cpu()
+        generator.train(was_training)
+        pixels = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()  # (64, 3, H, W)
+        n, c, h, w = pixels.shape
+        side = int(n ** 0.5)
+        grid = pixels[:side * side].reshape(side, side, c, h, w).transpose(0, 3, 1, 4, 2)
+        grid = grid.reshape(side * h, side * w, c)
+        with atomic_path(path) as tmp:
+            plt.imsave(tmp, grid, format="png")
+
+    return write
 
 
 def run(dataset: str, model: str, data: str, params: dict, out: str, state: str, device: str,
@@ -25,11 +56,14 @@ def run(dataset: str, model: str, data: str, params: dict, out: str, state: str,
                        gp_weight=r["gp_weight"], checkpoint_every=r["checkpoint_every"],
                        lr_decay=r["lr_decay"])
     latent = entry.latent(params["arch"])
+    # images: a look at progress beside the model file, samples.png, replaced at every checkpoint
+    grid = (image_grid_writer(generator, latent, Path(out).with_name("samples.png"))
+            if entry.suite == "images" else None)
     history = train_gan(
         generator, critic, recipe=recipe, real_batch=real_batch,
         latent_batch=latent_sampler(latent["prior"], latent["dim"], dev),
         rng=seeded_generator(int(params["seed"]) + 1, dev), checkpoint_path=state,
-        fingerprint=fingerprint(params, sha256_file(data), str(dev)), progress=progress,
+        fingerprint=fingerprint(params, sha256_file(data), str(dev)), progress=progress, on_checkpoint=grid,
     )
     save_model_file(out, generator=generator.cpu(), critic=critic.cpu(), latent=latent,
                     meta={"source": "trained", "model": model, "dataset": dataset, "loss": entry.loss,

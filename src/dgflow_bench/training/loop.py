@@ -75,9 +75,11 @@ def train_gan(
     checkpoint_path: str,
     fingerprint: str,
     progress: bool = True,
+    on_checkpoint: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Train in place and return the loss history. Resumes from ``checkpoint_path`` when it holds a
-    state with the same ``fingerprint`` (a hash of everything that changes the result)."""
+    state with the same ``fingerprint`` (a hash of everything that changes the result). ``on_checkpoint(step)``
+    runs after each checkpoint (e.g. a sample grid); it must not draw from ``rng``."""
     critic_loss_fn, gen_loss_fn = get_loss(recipe.loss)
     opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=tuple(recipe.betas))
     opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas))
@@ -91,6 +93,8 @@ def train_gan(
     def checkpoint(at: int) -> None:
         save_training_state(checkpoint_path, modules=modules, optimizers=optimizers, step=at, rng=rng,
                             fingerprint=fingerprint, history=history)
+        if on_checkpoint is not None:
+            on_checkpoint(at)
 
     bar = tqdm(total=recipe.iterations, initial=step, desc="train", disable=not progress, mininterval=2)
     with _StopOnSigterm() as stop:
