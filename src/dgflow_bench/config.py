@@ -21,7 +21,17 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """config.schema.yaml with the blocks of schemas/definitions/*.yaml under `definitions`."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    definitions: dict = {}
+    for part in sorted((SCHEMA_PATH.parent / "definitions").glob("*.yaml")):
+        blocks = yaml.safe_load(part.read_text())
+        clash = set(blocks) & set(definitions)
+        if clash:
+            raise ValueError(f"schema definitions {sorted(clash)} are defined twice ({part.name})")
+        definitions.update(blocks)
+    schema["definitions"] = definitions
+    return schema
 
 
 def validate(config: dict) -> dict:
