@@ -225,3 +225,20 @@ def test_run_base_is_exactly_generator_output():
     res = run_base(z0, tanh_gen, bump_logit, {}, gen_rng(), prior="uniform")
     assert list(res.snapshots) == [0]
     assert torch.equal(res.snapshots[0], tanh_gen(z0))
+
+
+@pytest.mark.parametrize("kind", ["dgflow", "dot", "ddls"])
+def test_unset_hyper_parameters_come_from_the_config_schema(kind):
+    from dgflow_bench.config import validate
+    from dgflow_bench.refine.common import with_defaults
+
+    resolved = validate({"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
+                         "methods": {"m": {"kind": kind}}})["methods"]["m"]
+    assert with_defaults(kind, {"kind": kind}) == resolved
+    assert with_defaults(kind, {"steps": 3})["steps"] == 3
+
+
+def test_dgflow_without_parameters_runs_the_schema_defaults():
+    z0 = torch.randn(4, 2, generator=gen_rng(12))
+    res = run_dgflow(z0, tanh_gen, bump_logit, {}, gen_rng(13), prior="normal")
+    assert sorted(res.snapshots) == [0, 5, 10, 15, 20, 25]  # steps 25, snapshot_every 5 in the schema

@@ -7,6 +7,7 @@ of datasets or files: the CLI does the I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -88,3 +89,19 @@ def noise_std(eta: float, gamma: float) -> float:
 @torch.no_grad()
 def to_data(y: torch.Tensor, generator: GeneratorFn) -> torch.Tensor:
     return (generator(y) if generator is not None else y).detach().clone()
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_defaults(kind: str) -> dict:
+    from ..config import load_schema
+
+    for case in load_schema()["definitions"]["method"]["allOf"]:
+        if case["if"]["properties"]["kind"]["const"] == kind:
+            return {k: v["default"] for k, v in case["then"]["properties"].items() if "default" in v}
+    raise ValueError(f"the config schema defines no refinement method kind {kind!r}")
+
+
+def with_defaults(kind: str, params: dict) -> dict:
+    """``params`` over the schema's defaults for ``kind``: the schema stays the one home of every default,
+    also for callers (tests, benchmarks, notebooks) that pass only some hyper-parameters."""
+    return {**_schema_defaults(kind), **params}

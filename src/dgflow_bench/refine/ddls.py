@@ -26,7 +26,8 @@ import math
 import torch
 from tqdm import tqdm
 
-from .common import GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data
+from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
+                     with_defaults)
 from .dgflow import data_logit_and_grad, randn_from, uniform_from
 
 PRIOR_CHOICES = ("uniform", "normal")
@@ -52,14 +53,15 @@ def run_ddls(
     *,
     prior: str,
 ) -> RefinementResult:
-    """Refine G(z0) with DDLS. params (defaults): eps (0.01), steps (100), snapshot_every (10),
-    mala (False). A ``generator`` of None means G = identity."""
+    """Refine G(z0) with DDLS. params: eps, steps, snapshot_every, mala (defaults: the config schema's ddls
+    block). A ``generator`` of None means G = identity."""
     if prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
-    eps = float(params.get("eps", 0.01))
-    steps = int(params.get("steps", 100))
-    keep = set(snapshot_steps(steps, int(params.get("snapshot_every", 10))))
-    mala = bool(params.get("mala", False))
+    params = with_defaults("ddls", params)
+    eps = float(params["eps"])
+    steps = int(params["steps"])
+    keep = set(snapshot_steps(steps, int(params["snapshot_every"])))
+    mala = bool(params["mala"])
     if eps <= 0:
         raise ValueError(f"DDLS needs eps > 0, got {eps}")
     if mala and prior == "uniform":

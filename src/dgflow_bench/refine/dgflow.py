@@ -25,6 +25,7 @@ from .common import (
     noise_std,
     snapshot_steps,
     to_data,
+    with_defaults,
 )
 
 F_CHOICES = ("KL", "JS", "logD")
@@ -91,16 +92,17 @@ def run_dgflow(
     *,
     prior: str,
 ) -> RefinementResult:
-    """Refine G(z0) with DGflow. params: f ('KL'), space ('latent'), eta (0.1), gamma (0.01),
-    steps (25), snapshot_every (5). ``prior`` is accepted for the common interface and unused: DGflow
-    has no prior term."""
-    f = params.get("f", "KL")
+    """Refine G(z0) with DGflow. params: f, space, eta, gamma, steps, snapshot_every (defaults: the config
+    schema's dgflow block). ``prior`` is accepted for the common interface and unused: DGflow has no prior
+    term."""
+    params = with_defaults("dgflow", params)
+    f = params["f"]
     drift_weight(torch.zeros(1), f)  # validate f before any work
-    space = check_space(params.get("space", "latent"))
-    eta = float(params.get("eta", 0.1))
-    gamma = float(params.get("gamma", 0.01))
-    steps = int(params.get("steps", 25))
-    keep = set(snapshot_steps(steps, int(params.get("snapshot_every", 5))))
+    space = check_space(params["space"])
+    eta = float(params["eta"])
+    gamma = float(params["gamma"])
+    steps = int(params["steps"])
+    keep = set(snapshot_steps(steps, int(params["snapshot_every"])))
     if eta <= 0 or gamma < 0:
         raise ValueError(f"DGflow needs eta > 0 and gamma >= 0, got eta={eta}, gamma={gamma}")
 

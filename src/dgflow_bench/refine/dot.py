@@ -18,7 +18,8 @@ import math
 import torch
 from tqdm import tqdm
 
-from .common import GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data
+from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
+                     with_defaults)
 from .dgflow import check_space, per_sample
 
 PRIOR_CHOICES = ("uniform", "normal")
@@ -75,11 +76,11 @@ def tangent_projection(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def _resolve_k_eff(y0, gen, logit_fn, params, rng) -> tuple[float, bool]:
-    k = params.get("k_eff", "auto")
+    k = params["k_eff"]
     if k == "auto":
         with torch.no_grad():
             d0 = logit_fn(to_data(y0, gen)).reshape(-1)
-        k = estimate_k_eff(y0, d0, rng, int(params.get("k_eff_pairs", 100)), int(params.get("k_eff_repeats", 1)))
+        k = estimate_k_eff(y0, d0, rng, int(params["k_eff_pairs"]), int(params["k_eff_repeats"]))
         if not (math.isfinite(k) and k > 0):
             raise ValueError(f"DOT: estimated k_eff={k} is not a positive finite number (is the critic "
                              "constant on this batch?); pass a positive k_eff explicitly")
@@ -98,20 +99,20 @@ def run_dot(
     *,
     prior: str,
 ) -> RefinementResult:
-    """Refine G(z0) with DOT. params (defaults): space ('latent'), lr (0.01), steps (100), snapshot_every
-    (10), optimizer ('adam' in data space, 'sgd' in latent space), betas ([0.0, 0.9]), k_eff ('auto'),
-    k_eff_pairs (100), k_eff_repeats (1), clip (2.0; data space only, None disables), naive (False),
-    norm_eps (0.001)."""
-    space = check_space(params.get("space", "latent"))
+    """Refine G(z0) with DOT. params: space, lr, steps, snapshot_every, optimizer ('adam' / 'sgd'), betas,
+    k_eff ('auto' or a number), k_eff_pairs, k_eff_repeats, clip (data space), naive, norm_eps (defaults:
+    the config schema's dot block)."""
+    params = with_defaults("dot", params)
+    space = check_space(params["space"])
     if space == "latent" and prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
-    lr = float(params.get("lr", 0.01))
-    steps = int(params.get("steps", 100))
-    keep = set(snapshot_steps(steps, int(params.get("snapshot_every", 10))))
-    opt_name = params.get("optimizer", "adam" if space == "data" else "sgd")
-    naive = bool(params.get("naive", False))
-    norm_eps = float(params.get("norm_eps", 0.001))
-    clip = params.get("clip", 2.0)
+    lr = float(params["lr"])
+    steps = int(params["steps"])
+    keep = set(snapshot_steps(steps, int(params["snapshot_every"])))
+    opt_name = params["optimizer"]
+    naive = bool(params["naive"])
+    norm_eps = float(params["norm_eps"])
+    clip = params["clip"]
 
     x0 = to_data(z0, generator)
     snapshots = {0: x0}
@@ -120,7 +121,7 @@ def run_dot(
 
     y = y0.clone().requires_grad_(True)
     if opt_name == "adam":
-        betas = tuple(float(b) for b in params.get("betas", (0.0, 0.9)))
+        betas = tuple(float(b) for b in params["betas"])
         opt = torch.optim.Adam([y], lr=lr, betas=betas)
     elif opt_name == "sgd":
         opt = torch.optim.SGD([y], lr=lr)
