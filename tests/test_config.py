@@ -71,3 +71,15 @@ def test_image_protocol_picks_the_snapshot_storage():
     legacy = validate({**MINIMAL, "methods": methods, "evaluate": {"image_protocol": "dgflow-legacy"}})
     assert refine_params(clean, "a", "cifar10")["storage"] == "uint8"
     assert refine_params(legacy, "a", "cifar10")["storage"] == "float32"
+
+
+def test_import_params_hold_only_what_the_importer_reads():
+    from dgflow_bench.config import import_params
+
+    config = validate({**MINIMAL, "methods": {"a": {"kind": "base"}},
+                       "sources": {"dot-pretrained": {"local_dir": "/ckpt", "image_iteration": 7}}})
+    two_d = import_params(config, "dot-pretrained", "wgan-gp")
+    images = import_params(config, "dot-pretrained", "sn-dcgan-hinge")
+    assert set(two_d) == {"local_dir", "url"} and two_d["local_dir"] == "/ckpt"
+    assert "local_dir" in images and images["image_iteration"] == 7 and "url" not in images
+    assert all(key == "local_dir" or key.startswith("image_") for key in images)

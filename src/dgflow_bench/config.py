@@ -118,8 +118,12 @@ def train_params(config: dict, dataset: str, model: str) -> dict:
     return {"arch": spec["arch"], "recipe": spec["train"], "seed": derive_seed(config["seed"], "train", dataset, model)}
 
 
-def import_params(config: dict, source: str) -> dict:
-    return dict(config["sources"][source])
+def import_params(config: dict, source: str, model: str) -> dict:
+    """The source's settings that this model's importer reads (`image_*` keys for image models, the others
+    for 2-D ones): editing an image key never reruns a 2-D import, and vice versa."""
+    images = lookup(MODELS, model, "model").suite == "images"
+    return {key: value for key, value in config["sources"][source].items()
+            if key == "local_dir" or key.startswith("image_") == images}
 
 
 def finetune_params(config: dict, dataset: str, model: str, source: str) -> dict:

@@ -30,7 +30,7 @@ rule import_checkpoint:
     wildcard_constraints:
         source="|".join(IMPORTED_SOURCES),
     params:
-        cfg=lambda w: as_json(dg.import_params(config, w.source)),
+        cfg=lambda w: as_json(dg.import_params(config, w.source, w.model)),
     log:
         "results/logs/import/{dataset}/{model}/{source}.log",
     benchmark:
