@@ -34,7 +34,7 @@ __all__ = [
     "CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_FOLDER", "CIFAR10_SPLIT_FILES",
     "STL10_URL", "STL10_MD5", "STL10_FOLDER", "STL10_UNLABELED_FILE", "STL10_UNLABELED_MD5",
     "DATASETS", "ImageDataError", "ensure_archive", "read_cifar10_binary", "iter_stl10_unlabeled",
-    "read_stl10_unlabeled", "avg_pool2_uint8", "bilinear_uint8", "prepare_image_dataset",
+    "read_stl10_unlabeled", "avg_pool2_uint8", "bilinear_uint8", "prepare_image_dataset", "file_record",
 ]
 
 # MD5s as published by the dataset pages / torchvision. Their SHA-256s are not known here and are deliberately
@@ -113,7 +113,7 @@ def ensure_archive(local_path_or_none: str | os.PathLike | None, url: str, downl
             raise ImageDataError(f"could not download {url} ({exc}); looked for {folder_name}/ in "
                                  f"{download_dir}. Offline? Download and extract it elsewhere and set {key} to "
                                  f"the extracted {folder_name}/ or its parent.") from exc
-    seen = _file_record(tarball)
+    seen = file_record(tarball)
     if md5 is not None and seen["md5"] != md5.lower():
         tarball.unlink()  # never leave a corrupt archive under its final name
         raise ImageDataError(f"{url} arrived with MD5 {seen['md5']}, expected {md5}: corrupt or another "
@@ -192,7 +192,8 @@ def bilinear_uint8(images: np.ndarray, size: int) -> np.ndarray:
     return torch.round(resized).clamp_(0, 255).to(torch.uint8).numpy()
 
 
-def _file_record(path: Path) -> dict:
+def file_record(path: Path) -> dict:
+    """Name, size, MD5 and SHA-256 of a file, as the data manifest records its source files."""
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 22):
@@ -250,7 +251,7 @@ def prepare_image_dataset(name: str, root: str | os.PathLike, out_npz: str | os.
         files = [STL10_UNLABELED_FILE]
         heldout_rule = (f"numpy.random.default_rng(seed).choice(N, {heldout_size}, replace=False), sorted; "
                         + ("also kept in train" if heldout_in_train else "removed from train"))
-    file_records = [_file_record(folder / f) for f in files]
+    file_records = [file_record(folder / f) for f in files]
     for rec in file_records:  # a full-size unlabeled file must be the published one
         if rec["name"] == STL10_UNLABELED_FILE and rec["bytes"] == _STL10_UNLABELED_BYTES \
                 and rec["md5"] != STL10_UNLABELED_MD5:

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..data.images import STL10_UNLABELED_FILE, iter_stl10_unlabeled
+from ..data.images import STL10_UNLABELED_FILE, file_record, iter_stl10_unlabeled
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,6 @@ def _array_batches(data_file: str, names: tuple[str, ...]) -> Callable[[int], It
                 for start in range(0, len(images), size):
                     yield np.ascontiguousarray(images[start:start + size])
     return batches
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _clean(data_file: str, manifest: dict, which: str, arrays: dict) -> ReferenceImages:
@@ -91,7 +83,7 @@ def _legacy_stl10(data_file: str, manifest: dict) -> ReferenceImages:
     n_images = int(original.stat().st_size // (3 * 96 * 96))
 
     def batches(size: int) -> Iterator[np.ndarray]:
-        if _md5(original) != record["md5"]:  # only read when statistics are computed, not on a cache hit
+        if file_record(original)["md5"] != record["md5"]:  # only read when statistics are computed, not on a cache hit
             raise FileNotFoundError(missing)
         yield from iter_stl10_unlabeled(folder, size)  # 96 px: reference_stats resizes per the manifest
 

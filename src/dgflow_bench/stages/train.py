@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..io import atomic_path, sha256_file, write_resolved_config
+from ..modalities import MODALITIES
 from ..models.store import save_model_file
 from ..registry import MODELS, lookup
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
@@ -32,7 +33,7 @@ def image_grid_writer(generator: torch.nn.Module, latent: dict, path: Path):
         with torch.no_grad():
             x = generator(z.to(next(generator.parameters()).device)).cpu()
         generator.train(was_training)
-        pixels = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()  # (64, 3, H, W)
+        pixels = MODALITIES["images"].to_storage(x, "uint8")  # (64, 3, H, W), as refined samples are stored
         n, c, h, w = pixels.shape
         side = int(n ** 0.5)
         grid = pixels[:side * side].reshape(side, side, c, h, w).transpose(0, 3, 1, 4, 2)
