@@ -199,3 +199,30 @@ def test_trained_corrector_drives_dgflow_toward_real_data(trained_gaussian):
     # KL flow with d = 0.5 - x moves every particle by eta * d'(x) = -0.05 per step: 5 steps -> -0.25
     assert start - end == pytest.approx(0.25, abs=0.02)
     assert all(p.grad is None for p in corrected.parameters())
+
+
+def test_heldout_selection_survives_a_resume(tmp_path):
+    """With a held-out sample the kept d_lambda is the best evaluated one; a run killed after a checkpoint
+    resumes with its best weights and ends with the same kept step and weights as an uninterrupted run."""
+    from dgflow_bench.training.density_ratio import make_heldout
+
+    real = torch.randn(500, 1, generator=torch.Generator().manual_seed(3))
+    heldout = make_heldout((real, lambda rows: rows), shift_generator, normal_batch, seed=4)
+
+    def run(steps, checkpoint):
+        corrected = gaussian_corrector()
+        stats = train_corrector(corrected, shift_generator, real_batch=normal_batch, latent_batch=normal_batch,
+                                steps=steps, batch_size=64, lr=0.3, betas=(0.5, 0.999),
+                                rng=torch.Generator().manual_seed(5), heldout=heldout, eval_every=2,
+                                progress=False, checkpoint_path=str(checkpoint), fingerprint="f",
+                                checkpoint_every=4)
+        return corrected.corrector.state_dict(), stats
+
+    straight, stats = run(12, tmp_path / "a.pt")
+    losses = {h["step"]: h["heldout_logistic_loss"] for h in stats["history"]}
+    assert list(losses) == [0, 2, 4, 6, 8, 10, 12]
+    assert stats["final"]["step"] == min(losses, key=losses.get)
+    run(4, tmp_path / "b.pt")
+    resumed, resumed_stats = run(12, tmp_path / "b.pt")
+    assert resumed_stats["final"] == stats["final"]
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)

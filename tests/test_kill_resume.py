@@ -21,8 +21,8 @@ from test_workflow import snakemake, tiny_config, write_config
 pytestmark = pytest.mark.workflow
 
 
-def small_config(dot_dir: Path) -> dict:
-    config = tiny_config(dot_dir)
+def small_config(dot_source: dict) -> dict:
+    config = tiny_config(dot_source)
     config["datasets"].pop("swissroll")
     config["models"]["wgan-gp"].update(datasets=["25gaussians"], sources=["trained"])
     config["models"]["wgan-gp"]["train"].update(iterations=400, checkpoint_every=20)  # a few seconds
@@ -56,13 +56,13 @@ def no_torn_files(workdir: Path) -> None:
                 data[key]  # a truncated archive fails here
 
 
-def test_killed_workflow_recovers_identically(tmp_path, dot2d_dir):
+def test_killed_workflow_recovers_identically(tmp_path, dot_format_source):
     reference = tmp_path / "reference"
-    write_config(reference, small_config(dot2d_dir))
+    write_config(reference, small_config(dot_format_source))
     assert snakemake(reference).returncode == 0
 
     workdir = tmp_path / "killed"
-    write_config(workdir, small_config(dot2d_dir))
+    write_config(workdir, small_config(dot_format_source))
     results = workdir / "results"
     kill_points = [
         lambda: (results / "models/25gaussians/wgan-gp/trained/train-state.pt").exists(),  # mid-training

@@ -15,6 +15,7 @@ from dgflow_bench.data.toy2d import (
 from dgflow_bench.metrics.toy2d import (
     compute_toy2d_metrics,
     energy_distance,
+    mean_pairwise_distance,
     high_quality_fraction,
     kde_log_likelihood,
     metric_direction,
@@ -136,6 +137,8 @@ def test_energy_distance_known_cases():
     d_xy, d_yx = energy_distance(x, y), energy_distance(y, x)
     assert d_xy == pytest.approx(d_yx, rel=1e-12)
     assert d_xy > 0
+    # the held-out term computed once and passed in gives the same number
+    assert energy_distance(x, y, yy=mean_pairwise_distance(y, y)) == pytest.approx(d_xy, rel=1e-12)
     for chunk in (1, 11, 10_000):
         assert energy_distance(x, y, chunk_rows=chunk) == pytest.approx(d_xy, rel=1e-12)
 
@@ -158,18 +161,18 @@ def test_compute_metrics_keys_and_values():
     samples = sample_25gaussians(2000, rng)
     heldout = sample_25gaussians(500, rng)
     m = compute_toy2d_metrics("25gaussians", samples, heldout, kde_bandwidth=0.05, mode_min_share=0.1)
-    assert set(m) == {"hq4sigma_pct", "modes_covered_min0.1share", "kde_ll_h0.05_heldout500", "energy_heldout500"}
+    assert set(m) == {"hq4sigma_pct", "modes_covered_min0.1share", "kde_ll_h0.05_heldout500", "energy_u_heldout500"}
     assert 99.0 < m["hq4sigma_pct"] <= 100.0
     assert m["modes_covered_min0.1share"] == 25
     assert m["kde_ll_h0.05_heldout500"] == pytest.approx(kde_log_likelihood(samples, heldout, 0.05))
-    assert abs(m["energy_heldout500"]) < 0.05
+    assert abs(m["energy_u_heldout500"]) < 0.05
     s = compute_toy2d_metrics("swissroll", sample_swissroll(1000, rng), sample_swissroll(300, rng), kde_bandwidth=0.1)
-    assert set(s) == {"hq4sigma_pct", "kde_ll_h0.1_heldout300", "energy_heldout300"}
+    assert set(s) == {"hq4sigma_pct", "kde_ll_h0.1_heldout300", "energy_u_heldout300"}
     directions = metric_directions()
     for key in list(m) + list(s):
         assert metric_direction(key) in ("higher", "lower")
         assert any(key.startswith(p) for p in directions)
-    assert metric_direction("energy_heldout500") == "lower"
+    assert metric_direction("energy_u_heldout500") == "lower"
     assert metric_direction("hq4sigma_pct") == "higher"
 
 
@@ -183,3 +186,20 @@ def test_compute_metrics_rejects_bad_input():
         compute_toy2d_metrics("moons", good, good)
     with pytest.raises(ValueError, match="shape"):
         compute_toy2d_metrics("25gaussians", good[:, :1], good)
+
+
+def test_unbiased_energy_of_one_distribution_is_zero_on_average():
+    # the V-statistic exceeds the distance by ~E|X-X'|/n + E|Y-Y'|/m; the U-statistic averages to 0
+    rng = np.random.default_rng(5)
+    v, u = [], []
+    for _ in range(40):
+        x, y = rng.normal(size=(200, 2)), rng.normal(size=(300, 2))
+        v.append(energy_distance(x, y))
+        u.append(energy_distance(x, y, unbiased=True))
+    bias = np.sqrt(np.pi) * (1 / 200 + 1 / 300)  # E|X - X'| = sqrt(pi) for N(0, I_2): 0.0148
+    # 3 standard errors of a mean of 40 runs (one run's sd is ~0.006)
+    assert abs(np.mean(v) - bias) < 0.003
+    assert abs(np.mean(u)) < 0.003
+    x, y = rng.normal(size=(50, 2)), rng.normal(size=(70, 2))
+    assert energy_distance(x, y, unbiased=True) == pytest.approx(
+        energy_distance(x, y) - mean_pairwise_distance(x, x) / 49 - mean_pairwise_distance(y, y) / 69, rel=1e-12)

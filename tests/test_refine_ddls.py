@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dgflow_bench.refine.common import RefinementDiverged, snapshot_steps
-from dgflow_bench.refine.ddls import reflect_into_box, run_ddls
+from dgflow_bench.refine.ddls import run_ddls
+from dgflow_bench.refine.support import reflect_into_box
 
 F64 = torch.float64
 N_CHAINS, DIM = 50_000, 2
@@ -108,7 +109,7 @@ def test_reflected_chain_keeps_uniform_law_with_zero_logit():
     res = run_ddls(z0, None, zero, dict(eps=0.1, steps=50, snapshot_every=25), gen_rng(10), prior="uniform")
     for k in (25, 50):
         assert_uniform_on_box(res.snapshots[k])
-    assert res.info["boundary"] == "reflect"
+    assert res.info["support"] == "reflect"
 
 
 def test_reflected_chain_forgets_point_mass_start():

@@ -40,10 +40,10 @@ LOCK = Path(os.environ.get("DGFLOW_SLURM_LOCK", "/tmp/dgflow-slurm.lock"))
 LOCK_WAIT = int(os.environ.get("DGFLOW_SLURM_LOCK_WAIT_S", "1800"))
 
 
-def cluster_config(dot_dir: Path) -> dict:
+def cluster_config(dot_source: dict) -> dict:
     """The tiny suite cut to one dataset and three methods (19 jobs): every stage and both model sources
     still go through SLURM, in a third of the time (each job is a fresh snakemake + torch process)."""
-    config = tiny_config(dot_dir)
+    config = tiny_config(dot_source)
     config["datasets"].pop("swissroll")
     config["models"]["wgan-gp"]["datasets"] = ["25gaussians"]
     config["methods"] = {k: v for k, v in config["methods"].items() if k in ("base", "dgflow-kl", "dot")}
@@ -139,9 +139,9 @@ def slurm_cluster():
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory, dot2d_dir):
+def local_run(tmp_path_factory, dot_format_source):
     workdir = tmp_path_factory.mktemp("local")
-    write_config(workdir, cluster_config(dot2d_dir))
+    write_config(workdir, cluster_config(dot_format_source))
     proc, seconds = snakemake(workdir, "--cores", "2", timeout_s=LOCAL_TIMEOUT)
     assert proc.returncode == 0, tail(proc)
     print(f"\ntiny suite, local executor (--cores 2): {seconds:.0f} s")
@@ -157,9 +157,9 @@ def squeue_jobs(job_ids: list[str]) -> dict[str, tuple[str, str]]:
             (line.split("|", 2) for line in proc.stdout.splitlines() if line.strip())}
 
 
-def test_tiny_suite_through_slurm_matches_local_run(slurm_cluster, local_run, dot2d_dir, tmp_path):
+def test_tiny_suite_through_slurm_matches_local_run(slurm_cluster, local_run, dot_format_source, tmp_path):
     local_dir, local_proc = local_run
-    write_config(tmp_path, cluster_config(dot2d_dir))
+    write_config(tmp_path, cluster_config(dot_format_source))
     proc, seconds = slurm_snakemake(tmp_path)
     assert proc.returncode == 0, tail(proc)
     print(f"\ntiny suite, SLURM executor (one-node cluster): {seconds:.0f} s")
@@ -208,10 +208,10 @@ def test_tiny_suite_through_slurm_matches_local_run(slurm_cluster, local_run, do
     assert bundles == math.ceil(counts["refine"] / 3)
 
 
-def test_failing_job_fails_the_run(slurm_cluster, dot2d_dir, tmp_path):
+def test_failing_job_fails_the_run(slurm_cluster, dot_format_source, tmp_path):
     # the import job fails on a missing checkpoint folder: the plugin must see the FAILED job through
     # squeue and end the run with an error (not poll forever), keeping the rule's log and the SLURM log
-    config = cluster_config(dot2d_dir)
+    config = cluster_config(dot_format_source)
     config["sources"]["dot-pretrained"]["local_dir"] = str(tmp_path / "nowhere")
     config["models"]["wgan-gp"]["sources"] = ["dot-pretrained"]
     write_config(tmp_path, config)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.workflow
 TIMEOUT = 900
 
 
-def tiny_config(dot_dir: Path) -> dict:
+def tiny_config(dot_source: dict) -> dict:
     flow = {"kind": "dgflow", "f": "KL", "eta": 0.05, "gamma": 0.01, "steps": 4, "snapshot_every": 2}
     return {
         "seed": 3,
@@ -35,7 +35,7 @@ def tiny_config(dot_dir: Path) -> dict:
             "arch": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
             "train": {"iterations": 30, "critic_steps": 2, "batch_size": 64, "lr": 1e-3, "checkpoint_every": 10},
         }},
-        "sources": {"dot-pretrained": {"local_dir": str(dot_dir)}},
+        "sources": {"dot-pretrained": dict(dot_source)},
         "finetune": {"steps": 20, "batch_size": 64},
         "refine": {"n_samples": 200, "batch_size": 100, "seed": 7},
         "methods": {
@@ -71,9 +71,9 @@ def write_config(workdir: Path, config: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, dot2d_dir):
+def finished_run(tmp_path_factory, dot_format_source):
     workdir = tmp_path_factory.mktemp("suite")
-    write_config(workdir, tiny_config(dot2d_dir))
+    write_config(workdir, tiny_config(dot_format_source))
     proc = snakemake(workdir)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
@@ -84,7 +84,7 @@ def test_outputs_and_table(finished_run):
     assert {"dataset", "source", "method", "discriminator", "step"} <= set(table.columns)
     assert len(table) == 2 * 2 * 6  # datasets x sources x methods
     assert set(table["source"]) == {"trained", "dot-pretrained"}
-    assert {"hq4sigma_pct", "energy_heldout300"} <= set(table.columns)
+    assert {"hq4sigma_pct", "energy_u_heldout300"} <= set(table.columns)
     # values at each method's configured final step
     assert set(table.loc[table.method == "base", "step"]) == {0}
     assert set(table.loc[table.method != "base", "step"]) == {4}
@@ -125,14 +125,14 @@ def test_rerun_does_nothing(finished_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_changing_one_eta_reruns_only_that_method(finished_run, dot2d_dir, tmp_path):
-    config = tiny_config(dot2d_dir)
+def test_changing_one_eta_reruns_only_that_method(finished_run, dot_format_source, tmp_path):
+    config = tiny_config(dot_format_source)
     config["methods"]["dgflow-kl"]["eta"] = 0.07
     write_config(finished_run, config)
     try:
         proc = snakemake(finished_run, "-n")
     finally:
-        write_config(finished_run, tiny_config(dot2d_dir))
+        write_config(finished_run, tiny_config(dot_format_source))
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     # the resolved-config record changes too (it holds the whole config); no data, train or finetune job
@@ -140,9 +140,9 @@ def test_changing_one_eta_reruns_only_that_method(finished_run, dot2d_dir, tmp_p
     assert "dgflow-kl.npz" in proc.stdout and "dgflow-kl-raw.npz" not in proc.stdout
 
 
-def test_same_config_same_numbers(finished_run, dot2d_dir, tmp_path):
+def test_same_config_same_numbers(finished_run, dot_format_source, tmp_path):
     # a second workdir with one dataset and one source: identical samples and table rows
-    config = tiny_config(dot2d_dir)
+    config = tiny_config(dot_format_source)
     config["datasets"].pop("swissroll")
     config["models"]["wgan-gp"]["datasets"] = ["25gaussians"]
     write_config(tmp_path, config)
@@ -160,8 +160,8 @@ def test_same_config_same_numbers(finished_run, dot2d_dir, tmp_path):
     pd.testing.assert_frame_equal(first[first.dataset == "25gaussians"].reset_index(drop=True), second)
 
 
-def test_unknown_key_fails_before_any_job(tmp_path, dot2d_dir):
-    config = tiny_config(dot2d_dir)
+def test_unknown_key_fails_before_any_job(tmp_path, dot_format_source):
+    config = tiny_config(dot_format_source)
     config["methods"]["dgflow-kl"]["etaa"] = 0.1
     config["refine"]["n_samples"] = "many"
     write_config(tmp_path, config)
@@ -172,8 +172,8 @@ def test_unknown_key_fails_before_any_job(tmp_path, dot2d_dir):
     assert not (tmp_path / "results").exists()
 
 
-def test_missing_checkpoint_folder_names_config_key(tmp_path, dot2d_dir):
-    config = tiny_config(dot2d_dir)
+def test_missing_checkpoint_folder_names_config_key(tmp_path, dot_format_source):
+    config = tiny_config(dot_format_source)
     config["sources"]["dot-pretrained"]["local_dir"] = str(tmp_path / "nowhere")
     config["datasets"].pop("swissroll")
     config["models"]["wgan-gp"].update(datasets=["25gaussians"], sources=["dot-pretrained"])

@@ -6,6 +6,7 @@ The file is an uncompressed zip of ``.npy`` members (``np.load`` opens it like a
 - ``steps``        int64 (S,)   the refinement steps that were kept
 - ``batch_sizes``  int64 (B,)   samples per shard, in latent order
 - ``latents``      (N, dim)     the shared initial latents z0
+- ``final_latents`` (N, dim)    the latents after the last step (only methods that move latents write it)
 - ``s<step>/b<k>`` one shard:   the samples of batch k at that step (uint8 images, float32 points, ...)
 
 Members are streamed into the zip (``zipfile`` writes each as it comes) under a temporary name that is
@@ -55,14 +56,17 @@ class SnapshotWriter:
             self._put(_shard_name(step, index), snapshots[step])
         self._batch_sizes.append(sizes.pop())
 
-    def finish(self, latents: np.ndarray) -> None:
+    def finish(self, latents: np.ndarray, final_latents: np.ndarray | None = None) -> None:
         if self._steps is None:
             raise ValueError("no batch was written")
-        if len(latents) != sum(self._batch_sizes):
-            raise ValueError(f"{len(latents)} latents for {sum(self._batch_sizes)} samples")
+        for name, array in (("latents", latents), ("final_latents", final_latents)):
+            if array is not None and len(array) != sum(self._batch_sizes):
+                raise ValueError(f"{len(array)} {name} for {sum(self._batch_sizes)} samples")
         self._put("steps", np.asarray(self._steps, dtype=np.int64))
         self._put("batch_sizes", np.asarray(self._batch_sizes, dtype=np.int64))
-        self._put("latents", latents)
+        if final_latents is not None:
+            self._put("final_latents", final_latents)
+        self._put("latents", latents)  # last: its presence marks a finished file
 
 
 @contextlib.contextmanager
@@ -88,6 +92,11 @@ class Snapshots:
     @property
     def latents(self) -> np.ndarray:
         return self._npz["latents"]
+
+    @property
+    def final_latents(self) -> np.ndarray | None:
+        """The latents after the last step, or None for a method that does not move latents."""
+        return self._npz["final_latents"] if "final_latents" in self._npz.files else None
 
     @property
     def final_step(self) -> int:

@@ -50,7 +50,9 @@ rule finetune_discriminator:
         data="results/data/{dataset}.npz",
         base=density_ratio_base,
     output:
-        "results/models/{dataset}/{model}/{source}/disc-finetuned.pt",
+        model="results/models/{dataset}/{model}/{source}/disc-finetuned.pt",
+        # held-out logistic loss / accuracy at every evaluated step and the step kept
+        validation="results/models/{dataset}/{model}/{source}/disc-finetuned.validation.json",
     params:
         cfg=lambda w: as_json(dg.finetune_params(config, w.dataset, w.model, w.source)),
         base=base_model_flag,
@@ -64,4 +66,4 @@ rule finetune_discriminator:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench finetune --dataset {wildcards.dataset} --model-file {input.model} {params.base} --data {input.data} --params {params.cfg:q} --out {output} --state {params.state} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench finetune --dataset {wildcards.dataset} --model-file {input.model} {params.base} --data {input.data} --params {params.cfg:q} --out {output.model} --state {params.state} --device {params.device} --threads {threads} 2> {log}"

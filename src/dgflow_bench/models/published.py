@@ -62,11 +62,14 @@ def download(url: str, dest: Path, expected_sha256: str | None, timeout: float =
     return dest
 
 
-def fetch_dot_2d(dataset: str, *, local_dir: str | None, url: str, cache_dir: str | Path) -> dict[str, Path]:
-    """Paths of the verified generator and critic npz files for ``dataset``."""
+def fetch_dot_2d(dataset: str, *, local_dir: str | None, url: str, cache_dir: str | Path,
+                 sha256: dict[str, str] | None = None) -> dict[str, Path]:
+    """Paths of the verified generator and critic npz files for ``dataset``. ``sha256`` ({file name: hash},
+    config key sources.dot-pretrained.sha256) replaces the published hash of a file: for a retrained file in
+    DOT's format, never needed for DOT's own release."""
     out = {}
     for role, name in dot_2d_filenames(dataset).items():
-        expected = DOT_2D_SHA256[name]
+        expected = {**DOT_2D_SHA256, **(sha256 or {})}[name]
         if local_dir:
             path = Path(local_dir) / name
             if not path.exists():

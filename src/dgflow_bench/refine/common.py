@@ -38,10 +38,12 @@ class RefinementDiverged(RuntimeError):
 
 @dataclass
 class RefinementResult:
-    """Data-space samples at each snapshot step (step 0 = the base model's samples) plus method facts."""
+    """Data-space samples at each snapshot step (step 0 = the base model's samples) plus method facts, and the
+    final latents of a method that moves latents (None for data-space methods and the base row)."""
 
     snapshots: dict[int, torch.Tensor]
     info: dict = field(default_factory=dict)
+    final_latents: Optional[torch.Tensor] = None
 
 
 def snapshot_steps(steps: int, every: int) -> list[int]:

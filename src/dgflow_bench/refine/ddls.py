@@ -6,12 +6,12 @@ Langevin dynamics in latent space on the energy E(z) = -log p0(z) - d(G(z)):
 
 Priors:
 - 'normal': -log p0(z) = |z|^2 / 2 (+ const), so grad E = z - grad d(G(z)).
-- 'uniform' (U[-1, 1]^k): the log-prior is flat inside the box and -inf outside. Documented rule:
-  REFLECTION at the boundary. After each Langevin step every coordinate that left the box is mirrored back,
-  z > 1 -> 2 - z and z < -1 -> -2 - z, repeated until inside (``reflect_into_box``). Reflected Brownian
-  motion on the box has the uniform law as its stationary law; with d = 0 even the discrete chain keeps
-  the uniform law exactly (the box's mirror images tile R^k, so a folded Gaussian step of a uniform point is
-  uniform). Clipping instead would pile mass on the faces.
+- 'uniform' (U[-1, 1]^k): the log-prior is flat inside the box and -inf outside. The ``support`` rule
+  (refine/support.py) decides what happens at the boundary; DDLS's default is REFLECTION: after each
+  Langevin step every coordinate that left the box is mirrored back, z > 1 -> 2 - z and z < -1 -> -2 - z,
+  repeated until inside. Reflected Brownian motion on the box has the uniform law as its stationary law;
+  with d = 0 even the discrete chain keeps the uniform law exactly (the box's mirror images tile R^k, so a
+  folded Gaussian step of a uniform point is uniform). Clipping ('clip') piles mass on the faces.
 
 Optional MALA (``mala=True``, normal prior only): the Langevin move is a proposal z' ~ N(z - eps/2 grad E(z),
 eps I), accepted per sample with probability min(1, exp(-E(z') + E(z) + log q(z | z') - log q(z' | z))), so
@@ -29,15 +29,9 @@ from tqdm import tqdm
 from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
                      with_defaults)
 from .dgflow import data_logit_and_grad, randn_from, uniform_from
+from .support import BoundaryTracker
 
 PRIOR_CHOICES = ("uniform", "normal")
-
-
-def reflect_into_box(z: torch.Tensor) -> torch.Tensor:
-    """Fold coordinates into [-1, 1] by repeated mirror reflection at +-1 (closed form: the unfolded
-    coordinate is periodic with period 4)."""
-    u = torch.remainder(z + 1.0, 4.0)  # in [0, 4)
-    return torch.where(u <= 2.0, u, 4.0 - u) - 1.0
 
 
 def _sq_norm(v: torch.Tensor) -> torch.Tensor:
@@ -53,8 +47,8 @@ def run_ddls(
     *,
     prior: str,
 ) -> RefinementResult:
-    """Refine G(z0) with DDLS. params: eps, steps, snapshot_every, mala (defaults: the config schema's ddls
-    block). A ``generator`` of None means G = identity."""
+    """Refine G(z0) with DDLS. params: eps, steps, snapshot_every, mala, support (defaults: the config
+    schema's ddls block). A ``generator`` of None means G = identity."""
     if prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
     params = with_defaults("ddls", params)
@@ -72,25 +66,26 @@ def run_ddls(
 
     snapshots = {0: to_data(z0, generator)}
     z = z0.detach().clone()
-    info = {"prior": prior, "boundary": "reflect" if prior == "uniform" else None, "mala": mala}
+    info = {"prior": prior, "mala": mala}
     if mala:
         z, rate = _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng)
         info["acceptance_rate"] = rate
-        return RefinementResult(snapshots=snapshots, info=info)
+        return RefinementResult(snapshots=snapshots, info=info, final_latents=z)
 
+    boundary = BoundaryTracker(z.shape[0], z.device, prior, params["support"])
     for k in tqdm(range(steps), desc="ddls", leave=False, disable=None):
         x, d, g = data_logit_and_grad(z, generator, logit_fn)
         if k > 0 and k in keep:  # this step's forward already computed G(z_k)
             snapshots[k] = x
+            boundary.snapshot(k)
         with torch.no_grad():
             grad_e = z - g if prior == "normal" else -g
-            z = z - 0.5 * eps * grad_e + math.sqrt(eps) * randn_from(z, rng)
-            if prior == "uniform":
-                z = reflect_into_box(z)
+            z = boundary.step(z - 0.5 * eps * grad_e + math.sqrt(eps) * randn_from(z, rng))
         check_finite(z, "ddls", k + 1, eps)
     if steps > 0:
         snapshots[steps] = to_data(z, generator)
-    return RefinementResult(snapshots=snapshots, info=info)
+        boundary.snapshot(steps)
+    return RefinementResult(snapshots=snapshots, info={**info, **boundary.info()}, final_latents=z)
 
 
 def _energy_state(z, generator, logit_fn):

@@ -5,8 +5,9 @@ f-divergence + gamma * negative entropy, with the density ratio rho/mu ~ exp(-d)
     latent:  z <- z + eta * s(d(G(z))) * grad_z d(G(z)) + sqrt(2 eta gamma) xi,  output G(z)
     data:    x <- x + eta * s(d(x))    * grad_x d(x)    + sqrt(2 eta gamma) xi,  x0 = G(z0)
 
-s is the per-sample drift weight of the chosen f (see ``drift_weight``). No prior term, no clipping, no
-Metropolis step; gamma = 0 is the deterministic flow.
+s is the per-sample drift weight of the chosen f (see ``drift_weight``). No prior term and no Metropolis
+step; gamma = 0 is the deterministic flow. In latent space a generator with a bounded (uniform) prior keeps its
+latents in the box by the ``support`` rule (refine/support.py; default clip).
 
 This module also holds the small device-agnostic helpers the other methods share (``randn_from``,
 ``uniform_from``, ``data_logit_and_grad``).
@@ -27,6 +28,7 @@ from .common import (
     to_data,
     with_defaults,
 )
+from .support import BoundaryTracker
 
 F_CHOICES = ("KL", "JS", "logD")
 SPACE_CHOICES = ("latent", "data")
@@ -92,9 +94,9 @@ def run_dgflow(
     *,
     prior: str,
 ) -> RefinementResult:
-    """Refine G(z0) with DGflow. params: f, space, eta, gamma, steps, snapshot_every (defaults: the config
-    schema's dgflow block). ``prior`` is accepted for the common interface and unused: DGflow has no prior
-    term."""
+    """Refine G(z0) with DGflow. params: f, space, eta, gamma, steps, snapshot_every, support (defaults: the
+    config schema's dgflow block). DGflow has no prior term: ``prior`` only decides whether ``support``
+    applies (a uniform prior's box)."""
     params = with_defaults("dgflow", params)
     f = params["f"]
     drift_weight(torch.zeros(1), f)  # validate f before any work
@@ -111,19 +113,25 @@ def run_dgflow(
     # Data space: the iterate is x itself and G is the identity from here on.
     y, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), generator)
     sigma = noise_std(eta, gamma)
+    # data space has no prior box: only latent iterates are constrained
+    boundary = BoundaryTracker(y.shape[0], y.device, prior if space == "latent" else "data", params["support"])
 
     for k in tqdm(range(steps), desc=f"dgflow[{space}]", leave=False, disable=None):
         x, d, grad = data_logit_and_grad(y, gen, logit_fn)
         if k > 0 and k in keep:  # this step's forward already computed G(y_k)
             snapshots[k] = x
+            boundary.snapshot(k)
         with torch.no_grad():
             y = y + eta * per_sample(drift_weight(d, f), y) * grad
             if sigma > 0:
                 y = y + sigma * randn_from(y, rng)
+            y = boundary.step(y)
         check_finite(y, "dgflow", k + 1, eta)
 
     if steps > 0:
         snapshots[steps] = to_data(y, gen)
+        boundary.snapshot(steps)
     return RefinementResult(
-        snapshots=snapshots, info={"f": f, "space": space, "noise_std": sigma}
+        snapshots=snapshots, info={"f": f, "space": space, "noise_std": sigma, **boundary.info()},
+        final_latents=y if space == "latent" else None,
     )

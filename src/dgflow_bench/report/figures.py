@@ -57,13 +57,16 @@ def scatter_grid(panels: list[dict], real: np.ndarray, path: str | Path, title: 
 def metric_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: str | Path, title: str) -> None:
     """``curves[metric][label]`` = [(step, value), ...]: one panel per metric, one line per run."""
     metrics = sorted(curves)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.0), squeeze=False)
+    # constrained layout keeps the title, the panel titles and the shared legend below from overlapping
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False,
+                             layout="constrained")
     for ax, metric in zip(axes.flat, metrics):
         for label, points in sorted(curves[metric].items()):
             steps, values = zip(*points)
             ax.plot(steps, values, marker="o", ms=3, label=label)
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel("refinement step")
-    axes.flat[0].legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)

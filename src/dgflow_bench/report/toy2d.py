@@ -24,7 +24,10 @@ def build(metric_files: list[str], params: dict, tables_stem: str, figures_dir: 
         f"final step against a held-out real sample. hq4sigma_pct: % of samples within 4 sigma of the clean "
         f"data; modes_covered: modes holding at least the stated share of a uniform allocation of "
         f"high-quality samples; kde_ll: mean log-likelihood of held-out data under a Gaussian KDE of the "
-        f"samples (bandwidth h); energy: energy distance to held-out data."
+        f"samples (bandwidth h); energy: energy distance to held-out data. discriminator raw: the model's own "
+        f"critic logit, as the official DGflow code runs it (the paper's setting); finetuned: our variant, "
+        f"that critic fine-tuned into a logistic density-ratio estimator (rows named -ft), kept at its lowest "
+        f"held-out logistic loss."
     )
     write_tables(frame, tables_stem, caption=caption, directions=metric_directions(),
                  order=params["method_order"])

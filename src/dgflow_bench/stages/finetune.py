@@ -5,18 +5,26 @@ d(x) ~ log mu(x) / rho_model(x), with the estimator its config picks (params['de
 - corrector: d = d_phi + d_lambda (METHOD.md section 2), d_phi the frozen critic of another model file
   (``base_model_file``, the config's base_model on the same dataset), d_lambda trained on the sum.
 
-Either way the output is a model file whose 'critic' loads through models.store.load_model_file."""
+Either way the output is a model file whose 'critic' loads through models.store.load_model_file, and beside
+it ``<name>.validation.json``: the held-out logistic loss and accuracy at every evaluated step and the step
+whose weights were kept (the lowest held-out loss; training/density_ratio.py)."""
 
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
-from ..io import sha256_file, write_resolved_config
+from ..io import sha256_file, write_json, write_resolved_config
 from ..models.store import load_model_file, save_model_file
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
 from ..training.corrector import CorrectedLogit, train_corrector
-from ..training.density_ratio import finetune_logistic
-from .common import load_training_data
+from ..training.density_ratio import finetune_logistic, make_heldout
+from .common import load_split_training_data
+
+
+def _log(message: str) -> None:
+    print(f"finetune: {message}", file=sys.stderr, flush=True)
 
 
 def run(dataset: str, model_file: str, data: str, params: dict, out: str, device: str, progress: bool,
@@ -32,16 +40,21 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
     dev = resolve_device(device)
     loaded = load_model_file(model_file)
     generator = loaded["generator"].to(dev)
-    real_batch, info = load_training_data(dataset, data, dev)
+    settings = params if kind == "logistic" else params["density_ratio"]
+    real_batch, info, real_heldout = load_split_training_data(
+        dataset, data, dev, holdout=settings["validation_size"], seed=params["seed"])
     latent = loaded["latent"]
     latent_batch = latent_sampler(latent["prior"], latent["dim"], dev)
+    heldout = make_heldout(real_heldout, generator, latent_batch, seed=params["seed"] + 1)
+    _log(f"read {model_file} and {data}; {len(real_heldout[0])} real + {len(real_heldout[0])} generated samples "
+         f"held out for validation, evaluated every {settings['eval_every']} of {settings['steps']} steps")
     rng = seeded_generator(params["seed"], dev)
     if kind == "logistic":
         discriminator = copy.deepcopy(loaded["critic"]).to(dev).train()
         stats = finetune_logistic(
             discriminator, generator, real_batch=real_batch, latent_batch=latent_batch, steps=params["steps"],
             batch_size=params["batch_size"], lr=params["lr"], betas=tuple(params["betas"]), rng=rng,
-            progress=progress,
+            heldout=heldout, eval_every=params["eval_every"], progress=progress, log=_log,
         )
         meta = {"kind": "finetuned-logistic", **stats}
     else:
@@ -49,15 +62,24 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
                       "fingerprint": fingerprint(params, *(sha256_file(f) for f in (data, model_file, base_model_file)),
                                                  str(dev))}
         discriminator, stats = _train_corrector(params["density_ratio"], base_model_file, info, generator,
-                                                real_batch, latent_batch, rng, dev, progress, checkpoint)
+                                                real_batch, latent_batch, rng, dev, progress, checkpoint, heldout)
         meta = {"kind": "corrector", "base_model_file": base_model_file, **stats}
     save_model_file(out, critic=discriminator.cpu(), meta=meta)
+    write_json(validation_path(out), stats["validation"])
+    _log(f"kept step {stats['final']['step']} (lowest held-out logistic loss "
+         f"{stats['final'].get('heldout_logistic_loss', float('nan')):.4f}); wrote {out}")
     write_resolved_config(out, "finetune", params, model_file=model_file, base_model_file=base_model_file,
                           data=data, result=stats["final"])
 
 
+def validation_path(out: str | Path) -> Path:
+    """``disc-finetuned.pt`` -> ``disc-finetuned.validation.json``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".validation.json")
+
+
 def _train_corrector(estimator: dict, base_model_file: str, info: dict, generator, real_batch, latent_batch, rng,
-                     dev, progress: bool, checkpoint: dict) -> tuple[CorrectedLogit, dict]:
+                     dev, progress: bool, checkpoint: dict, heldout) -> tuple[CorrectedLogit, dict]:
     key = f"models.<model>.density_ratio.base_model ({estimator['base_model']})"
     d_phi = load_model_file(base_model_file, config_key=key).get("critic")
     if d_phi is None:
@@ -72,6 +94,6 @@ def _train_corrector(estimator: dict, base_model_file: str, info: dict, generato
     stats = train_corrector(
         corrected, generator, real_batch=real_batch, latent_batch=latent_batch, steps=estimator["steps"],
         batch_size=estimator["batch_size"], lr=estimator["lr"], betas=tuple(estimator["betas"]), rng=rng,
-        progress=progress, init="zero", **checkpoint,
+        heldout=heldout, eval_every=estimator["eval_every"], progress=progress, init="zero", log=_log, **checkpoint,
     )
     return corrected.eval(), stats

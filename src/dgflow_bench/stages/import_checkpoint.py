@@ -27,7 +27,8 @@ def _import_dot_2d(dataset: str, model: str, params: dict, download_dir: Path) -
     from ..models.chainer_npz import load_chainer_mlp
     from ..models.published import fetch_dot_2d
 
-    paths = fetch_dot_2d(dataset, local_dir=params.get("local_dir"), url=params["url"], cache_dir=download_dir)
+    paths = fetch_dot_2d(dataset, local_dir=params.get("local_dir"), url=params["url"], cache_dir=download_dir,
+                         sha256=params.get("sha256"))
     files = {role: {"file": str(p), "sha256": sha256_file(p), "sha256_checked": True} for role, p in paths.items()}
     return Imported(load_chainer_mlp(paths["generator"], "generator"), load_chainer_mlp(paths["critic"], "critic"),
                     lookup(MODELS, model, "model").latent({}), files)

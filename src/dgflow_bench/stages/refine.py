@@ -47,7 +47,7 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
     rng = seeded_generator(common["seed"] + 1, dev)
     storage = params.get("storage", "default")
 
-    infos = []
+    infos, finals = [], []
     with write_snapshots(out) as writer:
         for start in range(0, z0.shape[0], common["batch_size"]):
             batch = z0[start:start + common["batch_size"]].to(dev)
@@ -58,8 +58,10 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
                                          f"Method {params.get('name', '?')!r}; nothing was written to {out}.") from None
             writer.add_batch({step: modality.to_storage(x, storage) for step, x in result.snapshots.items()})
             infos.append(result.info)
+            finals.append(None if result.final_latents is None else result.final_latents.cpu())
             del result
-        writer.finish(latents=z0.numpy())
+        moved = all(f is not None for f in finals)
+        writer.finish(latents=z0.numpy(), final_latents=torch.cat(finals).numpy() if moved else None)
     networks = {"generator_bn": common["generator_bn"], "generator_batchnorm_layers": n_batchnorm, **sn_info}
     write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file, device=str(dev),
                           latents_sha256=sha256_bytes(z0.numpy().tobytes()), networks=networks,

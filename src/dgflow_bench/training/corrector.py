@@ -19,12 +19,11 @@ from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from .checkpoint import load_training_state, save_training_state
-from .density_ratio import logistic_loss
+from .density_ratio import BestWeights, HeldOut, finish, format_entry, logistic_loss
 
 # steps / batch size / Adam settings have no defaults here: the schema's models.<name>.density_ratio block
 # is their one home (the official release ships corrector weights but no training code: they are ours).
 INIT_CHOICES = ("zero", "keep")
-LOG_EVERY = 50
 
 
 def upsample_bilinear(size) -> nn.Module:
@@ -146,11 +145,14 @@ def train_corrector(
     lr: float,
     betas: tuple[float, float],
     rng: torch.Generator,
+    heldout: Optional[HeldOut] = None,
+    eval_every: int = 50,
     progress: bool = True,
     init: str = "zero",
     checkpoint_path: Optional[str] = None,
     fingerprint: str = "",
     checkpoint_every: int = 500,
+    log: Optional[Callable[[str], None]] = None,
 ) -> dict:
     """Train ``corrected.corrector`` in place (d_phi and the generator stay untouched) with the logistic
     loss on d_phi + d_lambda: real data = 1, samples of ``generator`` = 0.
@@ -159,9 +161,14 @@ def train_corrector(
     "no correction" and only learns what d_phi gets wrong about this model, instead of first undoing a
     random offset. init='keep' starts from d_lambda's current weights (e.g. to resume).
 
+    Every ``eval_every`` steps (and at step 0, i.e. d = d_phi) the sum is scored on ``heldout``; at the end
+    d_lambda holds the weights of the evaluated step with the lowest held-out logistic loss (``heldout`` None:
+    the last weights, training loss only).
+
     Deterministic given ``rng``: batches come from real_batch / latent_batch with it, and torch's global
     RNG (used by dropout inside the networks) is forked and seeded from it, so the caller's global state
-    is left as it was. Returns {'history': [...every LOG_EVERY steps...], 'final': last entry}.
+    is left as it was. Returns {'history': [...every eval_every steps...], 'final': the kept step's entry,
+    'validation': density_ratio.validation_summary}.
 
     checkpoint_path: a full-state checkpoint (d_lambda, Adam, step, every RNG; training/checkpoint.py) is
     written every ``checkpoint_every`` steps and at the end; a run finding one with the same ``fingerprint``
@@ -176,8 +183,21 @@ def train_corrector(
     was_training = corrected.training
     corrected.train()
     global_seed = int(torch.randint(2**62, (1,), generator=rng, device=rng.device))
-    history = []
-    state_of = {"modules": {"corrector": corrected.corrector}, "optimizers": {"corrector": opt}}
+    best = BestWeights(corrected.corrector)
+    # the best weights so far sit in the checkpoint beside the current ones, so a resumed run keeps them
+    state_of = {"modules": {"corrector": corrected.corrector, "best": best.module}, "optimizers": {"corrector": opt}}
+
+    def evaluate(step: int, train: dict) -> None:
+        entry = {"step": step, **train}
+        if heldout is not None:
+            corrected.eval()
+            entry.update(heldout.score(corrected))
+            corrected.train()
+            best.offer(corrected.corrector, step, entry["heldout_logistic_loss"])
+        history.append(entry)
+        if log is not None:
+            log(format_entry(entry))
+
     try:
         with torch.random.fork_rng():  # CPU and every visible CUDA device
             torch.manual_seed(global_seed)
@@ -185,6 +205,14 @@ def train_corrector(
             state = (load_training_state(checkpoint_path, rng=rng, fingerprint=fingerprint, **state_of)
                      if checkpoint_path else None)
             start, history = (state["step"], state["history"]) if state else (0, [])
+            scored = [h for h in history if "heldout_logistic_loss" in h]
+            if scored:  # resumed: the best weights came back with the checkpoint, their step from the history
+                kept = min(scored, key=lambda h: h["heldout_logistic_loss"])
+                best.restore(kept["step"], kept["heldout_logistic_loss"])
+            if state and log is not None:
+                log(f"resumed from step {start} of {steps} ({checkpoint_path})")
+            if not state and heldout is not None:
+                evaluate(0, {})
             for step in tqdm(range(start + 1, steps + 1), desc="corrector", disable=not progress, mininterval=2):
                 real = real_batch(batch_size, rng)
                 with torch.no_grad():  # the refined model is fixed: only its samples matter
@@ -196,11 +224,11 @@ def train_corrector(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                if step % LOG_EVERY == 0 or step == steps:
+                if step % eval_every == 0 or step == steps:
                     acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
                     # size of the correction: how far the trained d has moved from d_phi
                     mag = 0.5 * (lam_real.abs().mean() + lam_fake.abs().mean())
-                    history.append({"step": step, "logistic_loss": loss.item(), "accuracy": acc.item(),
+                    evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item(),
                                     "mean_abs_correction": mag.item()})
                 if checkpoint_path and (step % checkpoint_every == 0 or step == steps):
                     save_training_state(checkpoint_path, step=step, rng=rng, fingerprint=fingerprint,
@@ -208,4 +236,4 @@ def train_corrector(
     finally:
         opt.zero_grad(set_to_none=True)  # no stale .grad left for refinement code to trip over
         corrected.train(was_training)
-    return {"history": history, "final": history[-1] if history else {}}
+    return finish(corrected.corrector, history, best if heldout is not None else None)

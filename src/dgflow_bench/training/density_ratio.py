@@ -2,10 +2,17 @@
 
 A logistic discriminator D = sigmoid(d) trained with real = 1 and generator samples = 0 has, at its optimum,
 d(x) = log mu(x) / rho(x): exactly the ratio DGflow needs. Starting from the WGAN critic keeps its features;
-the logistic loss recalibrates its scale."""
+the logistic loss recalibrates its scale.
+
+An estimator is judged on data it was not trained on: ``HeldOut`` holds real samples kept out of the
+training minibatches and generated samples from latents of their own seed, and the weights that are kept are
+those of the evaluated step with the lowest held-out logistic loss (``BestWeights``), never chosen by any
+downstream metric. A fine-tune that overfits its minibatches, or drifts, is cut back to its best step."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -16,6 +23,63 @@ from tqdm.auto import tqdm
 def logistic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy with logits, real = 1 and fake = 0, written with softplus for stability."""
     return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+@dataclass
+class HeldOut:
+    """A fixed validation sample: ``real`` rows held out of the training array (``to_input`` makes network
+    input of a chunk of them) and as many ``latents`` of the frozen ``generator``. Both become network input
+    chunk by chunk, so a large validation sample of images or text costs no more memory than a batch."""
+
+    real: torch.Tensor
+    latents: torch.Tensor
+    generator: Callable[[torch.Tensor], torch.Tensor]
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda rows: rows
+    chunk: int = 500
+
+    @torch.no_grad()
+    def score(self, logit_fn: Callable[[torch.Tensor], torch.Tensor]) -> dict:
+        """Held-out logistic loss (the estimator's own objective) and accuracy of sign(d)."""
+        d_real = torch.cat([logit_fn(self.to_input(r)).reshape(-1) for r in self.real.split(self.chunk)])
+        d_fake = torch.cat([logit_fn(self.generator(z)).reshape(-1) for z in self.latents.split(self.chunk)])
+        loss = logistic_loss(d_real, d_fake)
+        acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
+        return {"heldout_logistic_loss": loss.item(), "heldout_accuracy": acc.item()}
+
+
+def make_heldout(real_split: tuple, generator: Callable, latent_batch: Callable, seed: int) -> HeldOut:
+    """``real_split`` = (held-out rows, to_input) from stages.common.load_split_training_data; the latents
+    are drawn with their own ``seed``, so the training loop's random stream is untouched."""
+    real, to_input = real_split
+    if len(real) == 0:
+        raise ValueError("the validation sample is empty: set validation_size >= 1")
+    latents = latent_batch(len(real), torch.Generator(device=real.device).manual_seed(int(seed)))
+    return HeldOut(real=real, latents=latents, generator=generator, to_input=to_input)
+
+
+class BestWeights:
+    """The weights of the evaluated step with the lowest held-out loss. ``module`` holds them (a copy of
+    the trained network, so it can sit in a full-state checkpoint beside it)."""
+
+    def __init__(self, network: torch.nn.Module):
+        self.module = copy.deepcopy(network).requires_grad_(False)
+        self.step, self.loss = -1, float("inf")
+
+    def offer(self, network: torch.nn.Module, step: int, loss: float) -> None:
+        if loss < self.loss:  # ties keep the earlier (shorter) fine-tune
+            self.module.load_state_dict(network.state_dict())
+            self.step, self.loss = int(step), float(loss)
+
+    def restore(self, step: int, loss: float) -> None:
+        """After a resume: ``module`` was reloaded from the checkpoint, its step and loss from the history."""
+        self.step, self.loss = int(step), float(loss)
+
+
+def validation_summary(history: list[dict], best: BestWeights) -> dict:
+    """What is written beside a fine-tuned discriminator: every held-out evaluation and the kept step."""
+    kept = next((h for h in history if h["step"] == best.step), {})
+    return {"history": history, "kept_step": best.step,
+            "kept": {k: v for k, v in kept.items() if k.startswith("heldout_")}, "rule": "lowest held-out logistic loss"}
 
 
 def finetune_logistic(
@@ -29,12 +93,32 @@ def finetune_logistic(
     lr: float,
     betas: tuple[float, float],
     rng: torch.Generator,
+    heldout: HeldOut | None = None,
+    eval_every: int = 50,
     progress: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> dict:
-    """Fine-tune ``discriminator`` in place against samples of the frozen ``generator``."""
+    """Fine-tune ``discriminator`` in place against samples of the frozen ``generator``; at the end it holds
+    the weights of the evaluated step (0, eval_every, ..., steps) with the lowest held-out logistic loss.
+    ``heldout`` None (a bare optimiser run, e.g. in tests) keeps the last weights and logs training loss only."""
     generator.requires_grad_(False)
     opt = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=tuple(betas))
-    history = []
+    best = BestWeights(discriminator)
+    history: list[dict] = []
+
+    def evaluate(step: int, train: dict) -> None:
+        entry = {"step": step, **train}
+        if heldout is not None:
+            discriminator.eval()  # no spectral-norm power iteration or BatchNorm update on validation data
+            entry.update(heldout.score(discriminator))
+            discriminator.train()
+            best.offer(discriminator, step, entry["heldout_logistic_loss"])
+        history.append(entry)
+        if log is not None:
+            log(format_entry(entry))
+
+    if heldout is not None:
+        evaluate(0, {})
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=not progress, mininterval=2):
         real = real_batch(batch_size, rng)
         with torch.no_grad():
@@ -44,7 +128,21 @@ def finetune_logistic(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % 50 == 0 or step == steps:
+        if step % eval_every == 0 or step == steps:
             acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
-            history.append({"step": step, "logistic_loss": loss.item(), "accuracy": acc.item()})
-    return {"history": history, "final": history[-1] if history else {}}
+            evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item()})
+    return finish(discriminator, history, best if heldout is not None else None)
+
+
+def format_entry(entry: dict) -> str:
+    return " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items())
+
+
+def finish(network: torch.nn.Module, history: list[dict], best: BestWeights | None) -> dict:
+    """Load the kept weights into ``network`` and build the result dict of a fine-tune (no held-out sample:
+    the last weights and the last entry)."""
+    if best is None:
+        return {"history": history, "final": history[-1] if history else {}, "validation": None}
+    network.load_state_dict(best.module.state_dict())
+    summary = validation_summary(history, best)
+    return {"history": history, "final": {"step": best.step, **summary["kept"]}, "validation": summary}
