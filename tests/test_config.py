@@ -26,8 +26,9 @@ def test_shipped_configs_validate(path):
 def test_defaults_fill_in_from_the_schema():
     config = validate(MINIMAL)
     flow = config["methods"]["flow"]
-    assert flow == {"kind": "dgflow", "discriminator": "finetuned", "f": "KL", "space": "latent", "eta": 0.01,
-                    "gamma": 0.01, "steps": 25, "snapshot_every": 5}
+    # the model's own logit by default, as the official DGflow configs run it
+    assert flow == {"kind": "dgflow", "discriminator": "raw", "f": "KL", "space": "latent", "eta": 0.01,
+                    "gamma": 0.01, "steps": 25, "snapshot_every": 5, "support": "clip"}
     assert config["models"]["wgan-gp"]["sources"] == ["trained"]
     assert config["refine"]["n_samples"] == 2000
     assert MINIMAL["methods"]["flow"] == {"kind": "dgflow"}, "validation must not mutate its input"
@@ -80,6 +81,6 @@ def test_import_params_hold_only_what_the_importer_reads():
                        "sources": {"dot-pretrained": {"local_dir": "/ckpt", "image_iteration": 7}}})
     two_d = import_params(config, "dot-pretrained", "wgan-gp")
     images = import_params(config, "dot-pretrained", "sn-dcgan-hinge")
-    assert set(two_d) == {"local_dir", "url"} and two_d["local_dir"] == "/ckpt"
+    assert set(two_d) == {"local_dir", "url", "sha256"} and two_d["local_dir"] == "/ckpt"
     assert "local_dir" in images and images["image_iteration"] == 7 and "url" not in images
     assert all(key == "local_dir" or key.startswith("image_") for key in images)

@@ -73,11 +73,14 @@ def test_images_suite_end_to_end(tmp_path):
     # the reference is the 5 x 20-record training split; no real Inception weights -> flagged names
     assert list(fid["metric"]) == [f"fid64_cifar10-train-ref{5 * N_CIFAR}_clean_RANDOM-WEIGHTS"]
     assert list(inception["metric"]) == ["is64_4splits_clean_RANDOM-WEIGHTS"]
-    for table, columns in ((fid, ["Base", "DOT", "DGflow-KL", "DDLS"]), (inception, ["Base", "DDLS", "DOT", "DGflow"])):
+    # two KL rows (the raw logit and the -ft variant) fill one paper column, told apart by their row names
+    kl_fid = ["DGflow-KL (dgflow-kl)", "DGflow-KL (dgflow-kl-ft)"]
+    kl_is = ["DGflow (dgflow-kl)", "DGflow (dgflow-kl-ft)"]
+    for table, columns in ((fid, ["Base", "DOT", *kl_fid, "DDLS"]), (inception, ["Base", "DDLS", "DOT", *kl_is])):
         assert [c for c in columns if c in table.columns] == columns
         assert np.isfinite(table[columns].to_numpy(dtype=float)).all()
         assert table[[f"{c} paper" for c in columns]].isna().all().all()  # never beside RANDOM-WEIGHTS numbers
-    assert (fid[["Base", "DGflow-KL"]].to_numpy() >= 0).all() and (inception["Base"] > 1 - 1e-6).all()
+    assert (fid[["Base", *kl_fid]].to_numpy() >= 0).all() and (inception["Base"] > 1 - 1e-6).all()
     for figure in ("images_cifar10_sn-dcgan-hinge_trained_samples.png", "images_cifar10_fid_steps.png"):
         assert (workdir / "results/figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

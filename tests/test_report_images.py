@@ -86,7 +86,8 @@ def test_report_params_carry_the_method_specs_for_images_only():
     config = validate(yaml.safe_load((REPO / "presets" / "images-tiny.yaml").read_text()))
     images = report_params(config, "images")
     assert images["methods"] == {"base": {"kind": "base"}, "dgflow-kl": {"kind": "dgflow", "f": "KL"},
-                                 "dot": {"kind": "dot"}, "ddls": {"kind": "ddls"}}
+                                 "dot": {"kind": "dot"}, "ddls": {"kind": "ddls"},
+                                 "dgflow-kl-ft": {"kind": "dgflow", "f": "KL"}}
     assert "methods" not in report_params(config, "toy2d")
 
 

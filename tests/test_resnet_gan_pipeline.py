@@ -26,7 +26,7 @@ from test_data_images import make_cifar
 from test_workflow import snakemake, write_config
 
 TINY_ARCH = {"g_ch": 16, "d_ch": 16}
-METHODS = {"base": {"kind": "base"}, "flow": {"kind": "dgflow"}}
+METHODS = {"base": {"kind": "base"}, "flow": {"kind": "dgflow", "discriminator": "finetuned"}}
 
 
 def config_with(models: dict, datasets=("cifar10",), methods=METHODS) -> dict:
@@ -48,7 +48,7 @@ def test_registry_entry_and_schema_defaults():
                              "betas": [0.0, 0.9], "gp_weight": 0, "lr_decay": "linear", "checkpoint_every": 1000}
     assert spec["density_ratio"] == {"kind": "corrector", "base_model": "sn-dcgan-ns", "base_source": "trained",
                                      "steps": 5000, "batch_size": 64, "lr": 1e-4, "betas": [0.5, 0.999],
-                                     "checkpoint_every": 500}
+                                     "checkpoint_every": 500, "validation_size": 2000, "eval_every": 250}
     # every other image model keeps the logistic fine-tune of its own critic
     assert config["models"]["sn-dcgan-ns"]["density_ratio"] == {"kind": "logistic"}
 

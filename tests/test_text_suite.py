@@ -36,7 +36,7 @@ def test_text_suite_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     table = pd.read_csv(workdir / "results/tables/text_js.csv")
-    assert list(table["method"]) == ["base", "dgflow-kl", "dot", "ddls"]
+    assert list(table["method"]) == ["base", "dgflow-kl", "dot", "ddls", "dgflow-kl-ft"]
     js_columns = [c for c in table.columns if c.startswith("js")]
     assert js_columns == ["js2_120lines_1bw-heldout", "js4_120lines_1bw-heldout"]
     assert ((table[js_columns] >= 0) & (table[js_columns] <= 1)).all().all()

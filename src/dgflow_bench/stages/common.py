@@ -23,16 +23,16 @@ def load_split_training_data(dataset: str, data_file: str, device: torch.device,
                              ) -> tuple[Callable[[int, torch.Generator], torch.Tensor], dict,
                                         tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]]:
     """As ``load_training_data``, with ``holdout`` rows of the training array (a random subset drawn with
-    ``seed``) kept out of the minibatches and returned with a function that turns chunks of them into
-    network input: the validation sample of a density-ratio estimator, apart from the data stage's held-out
-    split that the metrics score against."""
+    ``seed``; at most a fifth of the rows, so small fixtures keep most of theirs for training) kept out of
+    the minibatches and returned with a function that turns chunks of them into network input: the
+    validation sample of a density-ratio estimator, apart from the data stage's held-out split that the
+    metrics score against."""
     modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
     with np.load(data_file, allow_pickle=False) as arrays:
         info = modality.data_info(arrays)
         train = modality.load_train(arrays["train"])
+    holdout = min(int(holdout), len(train) // 5)
     if holdout:
-        if holdout >= len(train):
-            raise ValueError(f"validation_size {holdout} leaves no training rows of {dataset} ({len(train)} rows)")
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(int(seed)))
         heldout, train = train[order[:holdout]], train[order[holdout:]]
     else:

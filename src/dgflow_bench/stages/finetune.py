@@ -65,7 +65,7 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
                                                 real_batch, latent_batch, rng, dev, progress, checkpoint, heldout)
         meta = {"kind": "corrector", "base_model_file": base_model_file, **stats}
     save_model_file(out, critic=discriminator.cpu(), meta=meta)
-    write_json(validation_path(out), stats["validation"])
+    write_json(validation_path(out), {**stats["validation"], "heldout_real_rows": len(real_heldout[0])})
     _log(f"kept step {stats['final']['step']} (lowest held-out logistic loss "
          f"{stats['final'].get('heldout_logistic_loss', float('nan')):.4f}); wrote {out}")
     write_resolved_config(out, "finetune", params, model_file=model_file, base_model_file=base_model_file,
