@@ -39,7 +39,7 @@ def validation_reals(data_file: Path, n: int, seed: int) -> np.ndarray:
     return train[np.random.default_rng(seed).choice(len(train), n, replace=False)]
 
 
-def relative_scores(folder: Path, method: dict, real: np.ndarray, n: int) -> dict:
+def energy_changes(folder: Path, method: dict, real: np.ndarray, n: int) -> dict:
     """{step size: validation energy of the refined sample - that of the unrefined one}."""
     model = load_model_file(folder / "model.pt")
     generator = model["generator"].requires_grad_(False)
@@ -73,7 +73,7 @@ def main() -> None:
     for name, method in config["methods"].items():
         if method["kind"] not in STEP_KEYS:
             continue
-        per_run = {f"{d}/{m}/{s}": relative_scores(results / "models" / d / m / s, method, reals[d], args.n)
+        per_run = {f"{d}/{m}/{s}": energy_changes(results / "models" / d / m / s, method, reals[d], args.n)
                    for d, m, s in toy_runs}
         worst = {c: max(scores[c] for scores in per_run.values()) for c in next(iter(per_run.values()))}
         best = min(worst, key=worst.get)
