@@ -77,10 +77,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sidecar_path(output: str | os.PathLike, suffix: str) -> Path:
+    """A file that describes ``output``, right next to it: ``model.pt`` -> ``model<suffix>``."""
+    output = Path(output)
+    return output.with_name(output.stem + suffix)
+
+
 def config_path_for(output: str | os.PathLike) -> Path:
     """Where the resolved config of a job that wrote ``output`` lives: right next to it."""
-    output = Path(output)
-    return output.with_name(output.stem + ".config.json")
+    return sidecar_path(output, ".config.json")
 
 
 def write_resolved_config(output: str | os.PathLike, stage: str, params: dict, **extra: Any) -> None:

@@ -41,13 +41,9 @@ def outside_box(z: torch.Tensor) -> torch.Tensor:
 
 def apply_support(z: torch.Tensor, prior: str, support: str) -> torch.Tensor:
     """``z`` brought back into the prior's support by the chosen rule (identity for a normal prior)."""
-    if prior != "uniform" or support == "none":
+    if prior != "uniform" or check_support(support) == "none":
         return z
-    if support == "clip":
-        return z.clamp(-1.0, 1.0)
-    if support == "reflect":
-        return reflect_into_box(z)
-    raise ValueError(f"unknown latent support {support!r}: choose one of {', '.join(SUPPORT_CHOICES)}")
+    return z.clamp(-1.0, 1.0) if support == "clip" else reflect_into_box(z)
 
 
 class BoundaryTracker:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import copy
 import sys
-from pathlib import Path
 
-from ..io import sha256_file, write_json, write_resolved_config
+from ..io import sha256_file, sidecar_path, write_json, write_resolved_config
 from ..models.store import load_model_file, save_model_file
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
 from ..training.corrector import CorrectedLogit, train_corrector
@@ -65,17 +64,11 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
                                                 real_batch, latent_batch, rng, dev, progress, checkpoint, heldout)
         meta = {"kind": "corrector", "base_model_file": base_model_file, **stats}
     save_model_file(out, critic=discriminator.cpu(), meta=meta)
-    write_json(validation_path(out), {**stats["validation"], "heldout_real_rows": len(real_heldout[0])})
+    write_json(sidecar_path(out, ".validation.json"), {**stats["validation"], "heldout_real_rows": len(real_heldout[0])})
     _log(f"kept step {stats['final']['step']} (lowest held-out logistic loss "
          f"{stats['final'].get('heldout_logistic_loss', float('nan')):.4f}); wrote {out}")
     write_resolved_config(out, "finetune", params, model_file=model_file, base_model_file=base_model_file,
                           data=data, result=stats["final"])
-
-
-def validation_path(out: str | Path) -> Path:
-    """``disc-finetuned.pt`` -> ``disc-finetuned.validation.json``."""
-    out = Path(out)
-    return out.with_name(out.stem + ".validation.json")
 
 
 def _train_corrector(estimator: dict, base_model_file: str, info: dict, generator, real_batch, latent_batch, rng,

@@ -19,7 +19,7 @@ from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from .checkpoint import load_training_state, save_training_state
-from .density_ratio import BestWeights, HeldOut, finish, format_entry, logistic_loss
+from .density_ratio import HeldOut, HeldOutSelection, logistic_loss
 
 # steps / batch size / Adam settings have no defaults here: the schema's models.<name>.density_ratio block
 # is their one home (the official release ships corrector weights but no training code: they are ours).
@@ -183,20 +183,10 @@ def train_corrector(
     was_training = corrected.training
     corrected.train()
     global_seed = int(torch.randint(2**62, (1,), generator=rng, device=rng.device))
-    best = BestWeights(corrected.corrector)
+    selection = HeldOutSelection(corrected.corrector, heldout, log)
     # the best weights so far sit in the checkpoint beside the current ones, so a resumed run keeps them
-    state_of = {"modules": {"corrector": corrected.corrector, "best": best.module}, "optimizers": {"corrector": opt}}
-
-    def evaluate(step: int, train: dict) -> None:
-        entry = {"step": step, **train}
-        if heldout is not None:
-            corrected.eval()
-            entry.update(heldout.score(corrected))
-            corrected.train()
-            best.offer(corrected.corrector, step, entry["heldout_logistic_loss"])
-        history.append(entry)
-        if log is not None:
-            log(format_entry(entry))
+    state_of = {"modules": {"corrector": corrected.corrector, "best": selection.best.module},
+                "optimizers": {"corrector": opt}}
 
     try:
         with torch.random.fork_rng():  # CPU and every visible CUDA device
@@ -204,15 +194,13 @@ def train_corrector(
             # restored inside the fork, so the saved torch RNG state is the forked one, as when it was saved
             state = (load_training_state(checkpoint_path, rng=rng, fingerprint=fingerprint, **state_of)
                      if checkpoint_path else None)
-            start, history = (state["step"], state["history"]) if state else (0, [])
-            scored = [h for h in history if "heldout_logistic_loss" in h]
-            if scored:  # resumed: the best weights came back with the checkpoint, their step from the history
-                kept = min(scored, key=lambda h: h["heldout_logistic_loss"])
-                best.restore(kept["step"], kept["heldout_logistic_loss"])
-            if state and log is not None:
-                log(f"resumed from step {start} of {steps} ({checkpoint_path})")
-            if not state and heldout is not None:
-                evaluate(0, {})
+            start = state["step"] if state else 0
+            if state:
+                selection.resume(state["history"])
+                if log is not None:
+                    log(f"resumed from step {start} of {steps} ({checkpoint_path})")
+            else:
+                selection.evaluate(0, {}, corrected)
             for step in tqdm(range(start + 1, steps + 1), desc="corrector", disable=not progress, mininterval=2):
                 real = real_batch(batch_size, rng)
                 with torch.no_grad():  # the refined model is fixed: only its samples matter
@@ -228,12 +216,12 @@ def train_corrector(
                     acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
                     # size of the correction: how far the trained d has moved from d_phi
                     mag = 0.5 * (lam_real.abs().mean() + lam_fake.abs().mean())
-                    evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item(),
-                                    "mean_abs_correction": mag.item()})
+                    selection.evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item(),
+                                              "mean_abs_correction": mag.item()}, corrected)
                 if checkpoint_path and (step % checkpoint_every == 0 or step == steps):
                     save_training_state(checkpoint_path, step=step, rng=rng, fingerprint=fingerprint,
-                                        history=history, **state_of)
+                                        history=selection.history, **state_of)
     finally:
         opt.zero_grad(set_to_none=True)  # no stale .grad left for refinement code to trip over
         corrected.train(was_training)
-    return finish(corrected.corrector, history, best if heldout is not None else None)
+    return selection.finish()

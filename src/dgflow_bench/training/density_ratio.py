@@ -75,11 +75,49 @@ class BestWeights:
         self.step, self.loss = int(step), float(loss)
 
 
-def validation_summary(history: list[dict], best: BestWeights) -> dict:
-    """What is written beside a fine-tuned discriminator: every held-out evaluation and the kept step."""
-    kept = next((h for h in history if h["step"] == best.step), {})
-    return {"history": history, "kept_step": best.step,
-            "kept": {k: v for k, v in kept.items() if k.startswith("heldout_")}, "rule": "lowest held-out logistic loss"}
+class HeldOutSelection:
+    """The evaluate-and-keep loop every density-ratio fine-tune shares: score on ``heldout`` (None: a bare
+    optimiser run that keeps its last weights), log, and remember the best weights of ``trained``."""
+
+    def __init__(self, trained: torch.nn.Module, heldout: HeldOut | None, log: Callable[[str], None] | None):
+        self.trained, self.heldout, self.log = trained, heldout, log
+        self.best = BestWeights(trained)
+        self.history: list[dict] = []
+
+    def evaluate(self, step: int, train: dict, logit: torch.nn.Module) -> None:
+        """Record step ``step``; ``logit`` is scored in eval mode (no spectral-norm power iteration or
+        BatchNorm update on validation data), then put back in training mode. Step 0 without a held-out
+        sample records nothing."""
+        entry = {"step": step, **train}
+        if self.heldout is not None:
+            logit.eval()
+            entry.update(self.heldout.score(logit))
+            logit.train()
+            self.best.offer(self.trained, step, entry["heldout_logistic_loss"])
+        elif not train:
+            return
+        self.history.append(entry)
+        if self.log is not None:
+            self.log(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+
+    def resume(self, history: list[dict]) -> None:
+        """After a resume: ``best.module`` came back with the checkpoint, its step and loss from ``history``."""
+        self.history = history
+        scored = [h for h in history if "heldout_logistic_loss" in h]
+        if scored:
+            kept = min(scored, key=lambda h: h["heldout_logistic_loss"])
+            self.best.restore(kept["step"], kept["heldout_logistic_loss"])
+
+    def finish(self) -> dict:
+        """Load the kept weights into ``trained``; the fine-tune's result dict."""
+        if self.heldout is None:
+            return {"history": self.history, "final": self.history[-1] if self.history else {}, "validation": None}
+        self.trained.load_state_dict(self.best.module.state_dict())
+        kept = next((h for h in self.history if h["step"] == self.best.step), {})
+        kept = {k: v for k, v in kept.items() if k.startswith("heldout_")}
+        summary = {"history": self.history, "kept_step": self.best.step, "kept": kept,
+                   "rule": "lowest held-out logistic loss"}
+        return {"history": self.history, "final": {"step": self.best.step, **kept}, "validation": summary}
 
 
 def finetune_logistic(
@@ -103,22 +141,8 @@ def finetune_logistic(
     ``heldout`` None (a bare optimiser run, e.g. in tests) keeps the last weights and logs training loss only."""
     generator.requires_grad_(False)
     opt = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=tuple(betas))
-    best = BestWeights(discriminator)
-    history: list[dict] = []
-
-    def evaluate(step: int, train: dict) -> None:
-        entry = {"step": step, **train}
-        if heldout is not None:
-            discriminator.eval()  # no spectral-norm power iteration or BatchNorm update on validation data
-            entry.update(heldout.score(discriminator))
-            discriminator.train()
-            best.offer(discriminator, step, entry["heldout_logistic_loss"])
-        history.append(entry)
-        if log is not None:
-            log(format_entry(entry))
-
-    if heldout is not None:
-        evaluate(0, {})
+    selection = HeldOutSelection(discriminator, heldout, log)
+    selection.evaluate(0, {}, discriminator)
     for step in tqdm(range(1, steps + 1), desc="finetune", disable=not progress, mininterval=2):
         real = real_batch(batch_size, rng)
         with torch.no_grad():
@@ -130,19 +154,5 @@ def finetune_logistic(
         opt.step()
         if step % eval_every == 0 or step == steps:
             acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
-            evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item()})
-    return finish(discriminator, history, best if heldout is not None else None)
-
-
-def format_entry(entry: dict) -> str:
-    return " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items())
-
-
-def finish(network: torch.nn.Module, history: list[dict], best: BestWeights | None) -> dict:
-    """Load the kept weights into ``network`` and build the result dict of a fine-tune (no held-out sample:
-    the last weights and the last entry)."""
-    if best is None:
-        return {"history": history, "final": history[-1] if history else {}, "validation": None}
-    network.load_state_dict(best.module.state_dict())
-    summary = validation_summary(history, best)
-    return {"history": history, "final": {"step": best.step, **summary["kept"]}, "validation": summary}
+            selection.evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item()}, discriminator)
+    return selection.finish()
