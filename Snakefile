@@ -1,22 +1,38 @@
 # dgflow-bench: data -> base model (train or import) -> discriminator fine-tuning -> refinement
 # (DGflow, DOT, DDLS from identical latents) -> metrics -> tables and figures.
+import os
+
 from dgflow_bench.config import validate as validate_config
+from dgflow_bench.preflight import resolve_paths
 
 
 # A --configfile given on the command line is a whole config (e.g. a preset), not a patch merged into
-# config.yaml: merging would silently add the default suite's methods to every preset.
+# config.yaml: merging would silently add the default suite's methods to every preset. The default is found
+# beside this Snakefile, so --directory works without --configfile.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
+
+# environment.post-deploy.sh installs the package from here into a `--sdm conda` environment.
+os.environ.update(DGFLOW_BENCH_SOURCE=workflow.basedir)
+
+# Relative paths in a config are relative to the folder of the config file (the last --configfile, else
+# config.yaml beside this Snakefile), whatever the working directory.
+CONFIG_DIR = os.path.dirname(
+    os.path.abspath(workflow.overwrite_configfiles[-1])
+    if workflow.overwrite_configfiles
+    else os.path.join(workflow.basedir, "config.yaml")
+)
 
 # Validate against the package's JSON schema (the one place defaults live) before any job runs.
-_validated = validate_config(config)
+_validated = resolve_paths(validate_config(config), CONFIG_DIR)
 config.clear()
 config.update(_validated)
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/preflight.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/refine.smk"
@@ -35,7 +51,19 @@ rule all:
     default_target: True
     input:
         final_targets(),
+        # intermediates deleted by hand: remade first, they are newer than what was made from them, so that
+        # is rebuilt too (Snakemake alone skips a missing file whose dependants exist)
+        REBUILD,
+
+
+onstart:
+    keep_report_aside()
 
 
 onsuccess:
+    drop_kept_report()
     announce_outputs()
+
+
+onerror:
+    restore_kept_report()

@@ -69,3 +69,9 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM test last: once it has installed SLURM's client tools, every later `snakemake` start pays
+    ~9 s while the SLURM executor plugin queries a cluster (sacct / squeue) for its help text."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)

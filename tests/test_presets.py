@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ import yaml
 from conftest import REPO
 
 from dgflow_bench.config import validate
+from dgflow_bench.preflight import resolve_paths
 
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
 GPU_RULES = {"train", "finetune_discriminator", "refine", "evaluate"}
@@ -31,14 +33,41 @@ def planned_jobs(output: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s*(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", output, re.MULTILINE)
 
 
+def plannable(preset, tmp_path, dot_source: dict):
+    """A copy of ``preset`` whose external inputs exist here: its relative paths resolved against presets/,
+    the Inception weights (not on this machine; never downloaded) left out, a checkpoint folder that is not
+    here replaced by the test's own DOT-format files. Planning then checks everything else."""
+    config = resolve_paths(yaml.safe_load(preset.read_text()), preset.parent)
+    if config.get("evaluate", {}).get("inception_weights"):
+        config["evaluate"]["inception_weights"] = None
+    source = config.get("sources", {}).get("dot-pretrained", {})
+    if source.get("local_dir") and not Path(source["local_dir"]).is_dir():
+        source.update(dot_source)
+    copy = tmp_path / preset.name
+    copy.write_text(yaml.safe_dump(config, sort_keys=False))
+    return copy
+
+
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
-def test_preset_validates_and_plans(preset, tmp_path):
+def test_preset_validates_and_plans(preset, tmp_path, dot_format_source):
     validate(yaml.safe_load(preset.read_text()))
-    assert "Job stats:" in dry_run(preset, tmp_path)
+    assert "Job stats:" in dry_run(plannable(preset, tmp_path, dot_format_source), tmp_path)
 
 
-def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path):
-    output = dry_run(REPO / "presets" / "images-paper.yaml", tmp_path,
+def test_image_paper_preset_without_weights_fails_the_dry_run(tmp_path):
+    """The weights path is relative to presets/: absent here, the plan fails naming the key, before any job."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(tmp_path), "--configfile", str(REPO / "presets" / "images-paper.yaml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    said = proc.stdout + proc.stderr  # a dry run logs to stdout
+    assert "evaluate.inception_weights" in said
+    assert str(REPO / "weights" / "pt_inception-2015-12-05-6726825d.pth") in said
+    assert not (tmp_path / "results").exists()
+
+
+def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_format_source):
+    output = dry_run(plannable(REPO / "presets" / "images-paper.yaml", tmp_path, dot_format_source), tmp_path,
                      "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"))
     jobs = [(rule, res) for rule, res in planned_jobs(output) if rule != "all"]
     counts = {rule: sum(r == rule for r, _ in jobs) for rule, _ in jobs}

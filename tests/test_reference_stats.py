@@ -213,7 +213,7 @@ def test_resize_and_quantisation_steps():
 
 def test_missing_weights_path_raises_a_clear_error(tmp_path):
     for path in (None, "", tmp_path / "absent.pth"):
-        with pytest.raises(MissingInceptionWeightsError, match="metrics.inception_weights") as info:
+        with pytest.raises(MissingInceptionWeightsError, match="evaluate.inception_weights") as info:
             TorchFidelityInception(path)
         assert "6726825d" in str(info.value)
 
@@ -222,7 +222,7 @@ def test_wrong_hash_weights_file_is_refused(tmp_path):
     fake = tmp_path / "pt_inception-2015-12-05-6726825d.pth"  # the right name is not enough
     fake.write_bytes(b"not the inception weights")
     with mock.patch("torch.load") as torch_load:
-        with pytest.raises(InceptionWeightsMismatchError, match="metrics.inception_weights") as info:
+        with pytest.raises(InceptionWeightsMismatchError, match="evaluate.inception_weights") as info:
             TorchFidelityInception(fake)
     assert str(fake) in str(info.value) and not torch_load.called  # refused before unpickling
 

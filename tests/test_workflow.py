@@ -155,6 +155,9 @@ def test_same_config_same_numbers(finished_run, dot_format_source, tmp_path):
                 assert mine.steps == theirs.steps
                 for step in mine.steps:
                     np.testing.assert_array_equal(mine.read(step), theirs.read(step))
+    for source in ("trained", "dot-pretrained"):  # checkpoints too, byte for byte
+        rel = f"results/models/25gaussians/wgan-gp/{source}/model.pt"
+        assert (tmp_path / rel).read_bytes() == (finished_run / rel).read_bytes(), rel
     first = pd.read_csv(finished_run / "results/tables/toy2d.csv")
     second = pd.read_csv(tmp_path / "results/tables/toy2d.csv")
     pd.testing.assert_frame_equal(first[first.dataset == "25gaussians"].reset_index(drop=True), second)
@@ -179,7 +182,21 @@ def test_missing_checkpoint_folder_names_config_key(tmp_path, dot_format_source)
     config["models"]["wgan-gp"].update(datasets=["25gaussians"], sources=["dot-pretrained"])
     write_config(tmp_path, config)
     proc = snakemake(tmp_path)
+    assert proc.returncode != 0  # while the job graph is built: no job ran
+    assert "sources.dot-pretrained.local_dir" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_checkpoint_folder_without_a_needed_file_names_it(tmp_path, dot_format_source):
+    config = tiny_config(dot_format_source)
+    config["models"]["wgan-gp"].update(sources=["dot-pretrained"])
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    for name in Path(dot_format_source["local_dir"]).iterdir():
+        if "25gaussians" in name.name:
+            (folder / name.name).write_bytes(name.read_bytes())
+    config["sources"]["dot-pretrained"]["local_dir"] = str(folder)
+    write_config(tmp_path, config)
+    proc = snakemake(tmp_path, "-n")
     assert proc.returncode != 0
-    log = (tmp_path / "results/logs/import/25gaussians/wgan-gp/dot-pretrained.log").read_text()
-    assert "sources.dot-pretrained.local_dir" in log and "G_25gaussians_WGAN-GP.npz" in log
-    assert not (tmp_path / "results/tables").exists()
+    assert "lacks G_swissroll_WGAN-GP.npz" in proc.stdout + proc.stderr

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -39,7 +41,10 @@ def validate(config: dict) -> dict:
     import jsonschema
 
     schema = load_schema()
-    config = copy.deepcopy(config)
+    config = _yaml11_numbers(copy.deepcopy(config))
+    bad = [f"  {key}: {value} (numbers must be finite)" for key, value in _non_finite(config)]
+    if bad:
+        raise ConfigError("invalid config:\n" + "\n".join(bad))
     base = jsonschema.validators.validator_for(schema)
 
     def fill_defaults(validator, properties, instance, subschema):
@@ -56,6 +61,33 @@ def validate(config: dict) -> dict:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     check_density_ratio_bases(config)
     return config
+
+
+# YAML 1.1 (PyYAML, which Snakemake reads configs with) takes 1e-2 for a string: it wants 1.0e-2. Such strings
+# are meant as numbers wherever they appear in a config (no string setting looks like one).
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _yaml11_numbers(node):
+    if isinstance(node, dict):
+        return {key: _yaml11_numbers(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_yaml11_numbers(value) for value in node]
+    if isinstance(node, str) and _EXPONENT_NUMBER.match(node.strip()):
+        return float(node)
+    return node
+
+
+def _non_finite(node, path: str = ""):
+    """(key, value) of every NaN or infinite number: JSON has none, and no setting means one."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _non_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _non_finite(value, f"{path}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        yield path, node
 
 
 def check_density_ratio_bases(config: dict) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -33,11 +34,29 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """JSON has no NaN or infinity: such numbers are written as null, so every file stays valid JSON."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    write_text(path, text + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    """The JSON in ``path``; an unreadable file raises CorruptFileError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(path, f"not valid JSON ({exc})") from None
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
+        return _finite(obj.item())
+    return obj
 
 
 def _json_default(obj: Any) -> Any:
@@ -53,8 +72,11 @@ def _json_default(obj: Any) -> Any:
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
+    # Through a file handle: given a path, torch names the zip's root folder after the (random) temp file, so
+    # two identical saves would differ in bytes.
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
 
 
 def savez(path: str | os.PathLike, **arrays: Any) -> None:
@@ -94,6 +116,13 @@ def write_resolved_config(output: str | os.PathLike, stage: str, params: dict, *
     write_json(config_path_for(output), {"stage": stage, "dgflow_bench": __version__, "params": params, **extra})
 
 
+def drop_resume_state(state: str | os.PathLike | None) -> None:
+    """A finished job's resume checkpoint is scratch: the final output holds the result, and a leftover state
+    file would outlive `snakemake --delete-all-output`."""
+    if state and os.path.exists(state):
+        os.unlink(state)
+
+
 def download(url: str, dest: str | os.PathLike, timeout: float = 60.0, block: int = 1 << 22) -> Path:
     """Stream ``url`` to ``dest`` atomically: an interrupted download never leaves a file under ``dest``.
     Network errors propagate (urllib.error.URLError, OSError, TimeoutError): callers turn them into a message
@@ -105,3 +134,43 @@ def download(url: str, dest: str | os.PathLike, timeout: float = 60.0, block: in
             while chunk := resp.read(block):
                 fh.write(chunk)
     return Path(dest)
+
+
+class CorruptFileError(ValueError):
+    """An intermediate that cannot be read or does not match the checksum recorded when it was written."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = Path(path)
+        super().__init__(
+            f"{path} is damaged: {problem}. Fix: delete it and rerun snakemake; the workflow rebuilds it and "
+            "everything made from it.")
+
+
+def seal(output: str | os.PathLike, provenance: str | None) -> None:
+    """Record ``output``'s SHA-256, size and provenance hash in its resolved-config sidecar, so readers can
+    tell a damaged file and the workflow can tell a deleted one."""
+    sidecar = config_path_for(output)
+    record = read_json(sidecar) if sidecar.exists() else {}
+    record["output"] = {"file": Path(output).name, "sha256": sha256_file(output), "bytes": os.path.getsize(output)}
+    if provenance:
+        record["provenance"] = provenance
+    write_json(sidecar, record)
+
+
+def verify_file(path: str | os.PathLike) -> None:
+    """Raise CorruptFileError if ``path`` is missing or differs from the checksum its sidecar recorded. Files
+    without a sealed sidecar (made outside the workflow) are only checked for existence."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    sidecar = config_path_for(path)
+    if not sidecar.exists():
+        return
+    recorded = read_json(sidecar).get("output")
+    if not recorded or recorded.get("file") != path.name:
+        return
+    size = path.stat().st_size
+    if size != recorded["bytes"]:
+        raise CorruptFileError(path, f"{size} bytes where {recorded['bytes']} were written ({sidecar.name})")
+    if sha256_file(path) != recorded["sha256"]:
+        raise CorruptFileError(path, f"its SHA-256 differs from the one recorded in {sidecar.name}")

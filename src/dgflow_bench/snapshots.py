@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .io import atomic_path
+from .io import CorruptFileError, atomic_path
 
 __all__ = ["SnapshotWriter", "Snapshots", "open_snapshots", "write_snapshots"]
 
@@ -127,5 +127,11 @@ class Snapshots:
 
 @contextlib.contextmanager
 def open_snapshots(path: str | Path) -> Iterator[Snapshots]:
-    with np.load(path, allow_pickle=False) as npz:
-        yield Snapshots(npz)
+    """Read access to a refine output; an unreadable file raises CorruptFileError naming it."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+        snapshots = Snapshots(npz)
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+        raise CorruptFileError(path, f"not a complete snapshots file ({type(exc).__name__}: {exc})") from None
+    with npz:
+        yield snapshots

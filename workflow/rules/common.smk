@@ -1,7 +1,7 @@
 # Input functions and helpers: expand the config's experiment matrix into targets.
 import json
 
-from dgflow_bench import config as dg
+from dgflow_bench import config as dg, layout, provenance
 from dgflow_bench.registry import DATASETS, SOURCES
 
 RUNS = list(dg.runs(config))
@@ -31,7 +31,7 @@ def suite_datasets(suite):
 
 def metric_files(suite):
     return [
-        f"results/metrics/{d}/{m}/{s}/{method}.json"
+        layout.METRICS.format(dataset=d, model=m, source=s, method=method)
         for d, m, s in suite_runs(suite)
         for method in METHODS
     ]
@@ -39,7 +39,7 @@ def metric_files(suite):
 
 def finetuned_disc(wildcards):
     if dg.uses_finetuned(config, wildcards.method):
-        return f"results/models/{wildcards.dataset}/{wildcards.model}/{wildcards.source}/disc-finetuned.pt"
+        return layout.DISC.format(dataset=wildcards.dataset, model=wildcards.model, source=wildcards.source)
     return []
 
 
@@ -51,7 +51,7 @@ def density_ratio_base(wildcards):
     """A corrector's d_phi model file (its base_model on the same dataset), so Snakemake makes it first."""
     estimator = dg.density_ratio(config, wildcards.model)
     if estimator["kind"] == "corrector":
-        return f"results/models/{wildcards.dataset}/{estimator['base_model']}/{estimator['base_source']}/model.pt"
+        return layout.MODEL.format(dataset=wildcards.dataset, model=estimator["base_model"], source=estimator["base_source"])
     return []
 
 
@@ -60,6 +60,7 @@ def base_model_flag(wildcards, input):
 
 
 def final_targets():
+    """Every table and figure of the configured suites (rule all adds preflight's REBUILD list)."""
     targets = ["results/config.resolved.json"]
     if suite_runs("toy2d"):
         targets += [f"results/tables/toy2d.{ext}" for ext in ("csv", "md", "tex")]

@@ -21,9 +21,11 @@ rule data:
         mem_mb=mem_for("data"),
         runtime=runtime_for("data"),
     output:
-        "results/data/{dataset}.npz",
+        data=layout.DATA,
+        record=layout.sidecar(layout.DATA),
     params:
         cfg=lambda w: as_json(dg.data_params(config, w.dataset)),
+        provenance=lambda w: provenance.data(config, w.dataset),
     log:
         "results/logs/data/{dataset}.log",
     benchmark:
@@ -31,4 +33,4 @@ rule data:
     conda:
         CONDA_ENV
     shell:
-        "dgflow-bench data --dataset {wildcards.dataset} --params {params.cfg:q} --out {output} 2> {log}"
+        "dgflow-bench data --dataset {wildcards.dataset} --params {params.cfg:q} --provenance {params.provenance} --out {output.data} 2> {log}"

@@ -7,12 +7,14 @@ rule refine:
         mem_mb=mem_for("refine"),
         runtime=runtime_for("refine"),
     input:
-        model="results/models/{dataset}/{model}/{source}/model.pt",
+        model=layout.MODEL,
         disc=finetuned_disc,
     output:
-        "results/samples/{dataset}/{model}/{source}/{method}.npz",
+        samples=layout.SAMPLES,
+        record=layout.sidecar(layout.SAMPLES),
     params:
         cfg=lambda w: as_json(dg.refine_params(config, w.method, w.dataset)),
+        provenance=lambda w: provenance.refinement(config, w.dataset, w.model, w.source, w.method),
         disc=disc_flag,
         device=config["device"],
     log:
@@ -23,7 +25,7 @@ rule refine:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} --params {params.cfg:q} --out {output} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} --params {params.cfg:q} --provenance {params.provenance} --out {output.samples} --device {params.device} --threads {threads} 2> {log}"
 
 
 rule evaluate:
@@ -33,12 +35,14 @@ rule evaluate:
         mem_mb=mem_for("evaluate"),
         runtime=runtime_for("evaluate"),
     input:
-        samples="results/samples/{dataset}/{model}/{source}/{method}.npz",
-        data="results/data/{dataset}.npz",
+        samples=layout.SAMPLES,
+        data=layout.DATA,
     output:
-        "results/metrics/{dataset}/{model}/{source}/{method}.json",
+        metrics=layout.METRICS,
+        record=layout.sidecar(layout.METRICS),
     params:
         cfg=lambda w: as_json(dg.evaluate_params(config, w.dataset, w.model, w.source, w.method)),
+        provenance=lambda w: provenance.metrics(config, w.dataset, w.model, w.source, w.method),
     log:
         "results/logs/evaluate/{dataset}/{model}/{source}/{method}.log",
     benchmark:
@@ -46,4 +50,4 @@ rule evaluate:
     conda:
         CONDA_ENV
     shell:
-        "dgflow-bench evaluate --samples {input.samples} --data {input.data} --params {params.cfg:q} --out {output} 2> {log}"
+        "dgflow-bench evaluate --samples {input.samples} --data {input.data} --params {params.cfg:q} --provenance {params.provenance} --out {output.metrics} 2> {log}"

@@ -20,6 +20,7 @@ rule report_toy2d:
         ),
     params:
         cfg=as_json(dg.report_params(config, "toy2d")),
+        provenance=provenance.report(config, "toy2d") if suite_runs("toy2d") else "",
     log:
         "results/logs/report/toy2d.log",
     benchmark:
@@ -43,6 +44,7 @@ rule report_text:
         samples=report("results/tables/text_samples.md", caption="../report/text_samples.rst", category="Tables"),
     params:
         cfg=as_json(dg.report_params(config, "text")),
+        provenance=provenance.report(config, "text") if suite_runs("text") else "",
     log:
         "results/logs/report/text.log",
     benchmark:
@@ -78,6 +80,7 @@ rule report_images:
         ),
     params:
         cfg=as_json(dg.report_params(config, "images")),
+        provenance=provenance.report(config, "images") if suite_runs("images") else "",
     log:
         "results/logs/report/images.log",
     benchmark:

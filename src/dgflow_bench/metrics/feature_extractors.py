@@ -42,7 +42,7 @@ __all__ = [
 REFERENCE_WEIGHTS_SHA256_PREFIX = "6726825d"
 # The same converted TF weights are published by both libraries under these names.
 REFERENCE_WEIGHTS_FILENAMES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
-WEIGHTS_CONFIG_KEY = "metrics.inception_weights"
+WEIGHTS_CONFIG_KEY = "evaluate.inception_weights"
 RANDOM_INIT = "random-init"
 
 

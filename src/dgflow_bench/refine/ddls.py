@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm import tqdm
 
+from ..progress import progress
 from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
                      with_defaults)
 from .dgflow import data_logit_and_grad, randn_from, uniform_from
@@ -73,7 +73,7 @@ def run_ddls(
         return RefinementResult(snapshots=snapshots, info=info, final_latents=z)
 
     boundary = BoundaryTracker(z.shape[0], z.device, prior, params["support"])
-    for k in tqdm(range(steps), desc="ddls", leave=False, disable=None):
+    for k in progress(range(steps), desc="ddls", leave=False, disable=not params.get("progress", True)):
         x, d, g = data_logit_and_grad(z, generator, logit_fn)
         if k > 0 and k in keep:  # this step's forward already computed G(z_k)
             snapshots[k] = x
@@ -100,7 +100,7 @@ def _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng):
     x, energy, grad_e = _energy_state(z, generator, logit_fn)
     check_finite(energy.unsqueeze(1), "ddls", 0, eps)
     accepted_total = 0.0
-    for k in tqdm(range(steps), desc="ddls[mala]", leave=False, disable=None):
+    for k in progress(range(steps), desc="ddls[mala]", leave=False):
         if k > 0 and k in keep:
             snapshots[k] = x.clone()
         with torch.no_grad():

@@ -16,8 +16,8 @@ This module also holds the small device-agnostic helpers the other methods share
 from __future__ import annotations
 
 import torch
-from tqdm import tqdm
 
+from ..progress import progress
 from .common import (
     GeneratorFn,
     LogitFn,
@@ -116,7 +116,7 @@ def run_dgflow(
     # data space has no prior box: only latent iterates are constrained
     boundary = BoundaryTracker(y.shape[0], y.device, prior if space == "latent" else "data", params["support"])
 
-    for k in tqdm(range(steps), desc=f"dgflow[{space}]", leave=False, disable=None):
+    for k in progress(range(steps), desc=f"dgflow[{space}]", leave=False, disable=not params.get("progress", True)):
         x, d, grad = data_logit_and_grad(y, gen, logit_fn)
         if k > 0 and k in keep:  # this step's forward already computed G(y_k)
             snapshots[k] = x

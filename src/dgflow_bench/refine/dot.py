@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm import tqdm
 
+from ..progress import progress
 from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
                      with_defaults)
 from .dgflow import check_space, per_sample
@@ -129,7 +129,7 @@ def run_dot(
         raise ValueError(f"DOT: unknown optimizer {opt_name!r}: choose 'adam' or 'sgd'")
 
     objective_start = None
-    for k in tqdm(range(steps), desc=f"dot[{space}]", leave=False, disable=None):
+    for k in progress(range(steps), desc=f"dot[{space}]", leave=False, disable=not params.get("progress", True)):
         with torch.enable_grad():
             x = gen(y) if gen is not None else y
             obj = dot_objective(y, y0, logit_fn(x), k_eff, norm_eps, naive)

@@ -13,7 +13,7 @@ from tabulate import tabulate
 
 from ..io import write_text
 from .published import PublishedValue, parse_metric_name
-from .tables import _latex_escape
+from .tables import _latex_escape, run_status
 
 ROW_KEYS = ["dataset", "model", "source", "metric"]
 FID_COLUMN_ORDER = ("Base", "DOT", "DGflow-KL", "DGflow-JS", "DGflow-logD", "DDLS")  # the paper's FID table
@@ -88,10 +88,16 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
                  published: list[PublishedValue]) -> MethodTable:
     by_method = {c.method: c for c in columns}
     cells: dict[tuple, dict[str, float]] = {}
+    diverged: set[tuple] = set()  # (dataset, model, source, column label): shown with a dagger
+    diverged_notes = []
     for result in results:
         if result["method"] not in by_method:
             raise ValueError(f"metric file of method {result['method']!r}, which the report params do not list "
                              f"({sorted(by_method)})")
+        if result.get("diverged"):
+            diverged.add((result["dataset"], result["model"], result["source"], by_method[result["method"]].label))
+            diverged_notes.append(f"† {result['dataset']} / {result['model']} / {result['source']} / "
+                                  f"{result['method']}: {run_status(result)}")
         for name, value in final_metrics(result).items():
             parsed = parse_metric_name(name)
             if parsed is not None and parsed.kind == kind:
@@ -117,6 +123,8 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         for column in columns:
             value = cells[key].get(column.label)
             row[column.label], shown[column.label] = value, _fmt(value, paper_style)
+            if (dataset, model, _source, column.label) in diverged and value is not None:
+                shown[column.label] += " †"
             pub, paper, paper_text = mine.get((dataset, model, column.paper)), None, ""
             if pub is not None:
                 reasons = pub.mismatch(name)
@@ -133,6 +141,7 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         if pub.metric == kind and pub.key not in placed:
             notes.append(f"{pub.dataset} / {pub.model} / {pub.column}: published {pub.value:g} {marker(pub)} "
                          f"({pub.metric_name}) has no run of ours in this table")
+    notes = sorted(set(diverged_notes)) + notes
     headers = ROW_KEYS + [h for c in columns for h in (c.label, f"{c.label} paper")]
     sources = [f"[{n}] {citation}: {where}" + "".join(f" ({note})" for note in source_notes[(citation, where)])
                for (citation, where), n in markers.items()]

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from ..io import read_json, write_text
 
-ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "step"]
+ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "step", "status"]
 
 
 def final_rows(metric_files: list[str]) -> pd.DataFrame:
@@ -22,8 +22,21 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
             raise ValueError(f"{path}: no metrics at the configured final step {result['final_step']}")
         rows.append({"dataset": result["dataset"], "model": result["model"], "source": result["source"],
                      "method": result["method"], "discriminator": result.get("discriminator", ""),
-                     **final[0]})
+                     "status": run_status(result), **final[0]})
     return pd.DataFrame(rows)
+
+
+STATUS_NOTE = (" status: ok, or the step at which the run diverged (samples non-finite or beyond "
+               "refine.divergence_bound times the base samples' range) and the earlier step whose metrics the row shows.")
+
+
+def run_status(result: dict) -> str:
+    """'ok', or where the run diverged and which step's metrics the row shows."""
+    diverged = result.get("diverged")
+    if not diverged:
+        return "ok"
+    return (f"diverged at step {diverged['step']} ({diverged['reason']}); metrics at step "
+            f"{diverged['kept_until_step']}")
 
 
 def _ordered(frame: pd.DataFrame, directions: dict[str, str]) -> pd.DataFrame:

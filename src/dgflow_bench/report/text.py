@@ -10,7 +10,7 @@ from ..data.text import decode
 from ..io import read_json, write_text
 from ..metrics.text_suite import metric_directions
 from ..snapshots import open_snapshots
-from .tables import final_rows, write_tables
+from .tables import STATUS_NOTE, final_rows, write_tables
 
 
 def build(metric_files: list[str], params: dict, tables_stem: str, samples_path: str) -> None:
@@ -22,7 +22,8 @@ def build(metric_files: list[str], params: dict, tables_stem: str, samples_path:
         f"the {params['js_reference']} reference lines; token unit: Unicode code points; values at each "
         f"method's configured final step."
     )
-    write_tables(frame, tables_stem, caption=caption, directions=metric_directions(), order=params["method_order"])
+    write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),
+                 order=params["method_order"])
     write_text(samples_path, _sample_lines(results, params))
 
 

@@ -10,7 +10,7 @@ from ..io import read_json
 from ..metrics.toy2d import metric_directions
 from ..snapshots import open_snapshots
 from .figures import metric_curves, scatter_grid
-from .tables import ID_COLUMNS, final_rows, write_tables
+from .tables import STATUS_NOTE, ID_COLUMNS, final_rows, write_tables
 
 
 def _run_label(result: dict) -> str:
@@ -29,7 +29,7 @@ def build(metric_files: list[str], params: dict, tables_stem: str, figures_dir: 
         f"that critic fine-tuned into a logistic density-ratio estimator (rows named -ft), kept at its lowest "
         f"held-out logistic loss."
     )
-    write_tables(frame, tables_stem, caption=caption, directions=metric_directions(),
+    write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),
                  order=params["method_order"])
     results = [read_json(p) for p in metric_files]
     metrics = [c for c in frame.columns if c not in ID_COLUMNS]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from ..io import write_json, write_resolved_config
+from ..io import config_path_for, read_json, write_json, write_resolved_config
+from ..progress import progress as progress_bar
 from ..registry import DATASETS, lookup, metric_suite
 from ..snapshots import open_snapshots
 
@@ -23,9 +22,17 @@ def run(samples_file: str, data_file: str, params: dict, out: str, progress: boo
         per_step = [
             {"step": step,
              **metrics.compute(dataset, snapshots.batches(step), snapshots.n_samples, prepared, metric_params)}
-            for step in tqdm(snapshots.steps, desc="evaluate", disable=not progress)
+            for step in progress_bar(snapshots.steps, desc="evaluate", disable=not progress)
         ]
         final_step = snapshots.final_step
+    # a diverged run is a result: its row carries where it diverged and the metrics of its last kept step
+    diverged = _refine_record(samples_file).get("diverged")
     write_json(out, {**labels, "suite": suite, "final_step": final_step, "per_step": per_step,
-                     "samples_file": samples_file, "data_file": data_file})
+                     "samples_file": samples_file, "data_file": data_file, "diverged": diverged})
     write_resolved_config(out, "evaluate", params, samples_file=samples_file, data_file=data_file)
+
+
+def _refine_record(samples_file: str) -> dict:
+    """The refine stage's record beside the samples ({} for samples made outside the pipeline)."""
+    path = config_path_for(samples_file)
+    return read_json(path) if path.exists() else {}

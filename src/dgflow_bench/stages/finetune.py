@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import sys
 
-from ..io import sha256_file, sidecar_path, write_json, write_resolved_config
+from ..io import drop_resume_state, sha256_file, sidecar_path, write_json, write_resolved_config
 from ..models.store import load_model_file, save_model_file
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
 from ..training.corrector import CorrectedLogit, train_corrector
@@ -69,6 +69,7 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
          f"{stats['final'].get('heldout_logistic_loss', float('nan')):.4f}); wrote {out}")
     write_resolved_config(out, "finetune", params, model_file=model_file, base_model_file=base_model_file,
                           data=data, result=stats["final"])
+    drop_resume_state(state)
 
 
 def _train_corrector(estimator: dict, base_model_file: str, info: dict, generator, real_batch, latent_batch, rng,

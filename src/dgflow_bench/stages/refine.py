@@ -9,7 +9,8 @@ import torch
 from ..io import sha256_bytes, write_resolved_config
 from ..modalities import MODALITIES
 from ..models.store import load_model_file
-from ..refine.common import RefinementDiverged, sample_latents
+from ..progress import log
+from ..refine.common import RefinementDiverged, sample_latents, snapshot_steps
 from ..refine.network_modes import set_generator_bn_mode, thermalise_spectral_norm
 from ..registry import DATASETS, METHODS, lookup
 from ..runtime import resolve_device, seeded_generator
@@ -34,8 +35,6 @@ def _merge_info(infos: list[dict]) -> dict:
 def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out: str, device: str,
         progress: bool) -> None:
     method, common = params["method"], params["refine"]
-    modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
-    run_method = lookup(METHODS, method["kind"], "refinement method kind")
     dev = resolve_device(device)
     model = load_model_file(model_file)
     generator = model["generator"].to(dev).requires_grad_(False)
@@ -44,25 +43,79 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
     sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
     prior, dim = model["latent"]["prior"], model["latent"]["dim"]
     z0 = sample_latents(prior, common["n_samples"], dim, common["seed"])
-    rng = seeded_generator(common["seed"] + 1, dev)
     storage = params.get("storage", "default")
+    run = _Run(dataset, generator, logit, prior, z0, common, storage, dev, params.get("name", "?"))
 
-    infos, finals = [], []
-    with write_snapshots(out) as writer:
-        for start in range(0, z0.shape[0], common["batch_size"]):
-            batch = z0[start:start + common["batch_size"]].to(dev)
-            try:
-                result = run_method(batch, generator, logit, {**method, "progress": progress}, rng, prior=prior)
-            except RefinementDiverged as exc:
-                raise RefinementDiverged(exc.method, exc.step, exc.step_size,
-                                         f"Method {params.get('name', '?')!r}; nothing was written to {out}.") from None
-            writer.add_batch({step: modality.to_storage(x, storage) for step, x in result.snapshots.items()})
-            infos.append(result.info)
-            finals.append(None if result.final_latents is None else result.final_latents.cpu())
-            del result
-        moved = all(f is not None for f in finals)
-        writer.finish(latents=z0.numpy(), final_latents=torch.cat(finals).numpy() if moved else None)
+    diverged = None
+    while True:
+        try:
+            infos = run.write(out, method, progress)
+            break
+        except Diverged as exc:
+            if exc.step == 0:
+                raise ValueError(f"the base samples of {model_file} are {exc.reason}: the model is broken, "
+                                 "not the refinement (retrain or re-import it)") from None
+            # A divergence is a result, not a crash: keep the snapshots before it by running again to the last
+            # kept step before it (same latents and seeds), and record where and why it diverged.
+            last = max([s for s in snapshot_steps(int(method["steps"]), int(method["snapshot_every"]))
+                        if s < exc.step], default=0)
+            diverged = diverged or {"step": exc.step, "reason": exc.reason}
+            diverged["kept_until_step"] = last
+            log(f"{params.get('name', '?')}: diverged at step {exc.step} ({exc.reason}); keeping the run up to "
+                f"step {last}")
+            method = {**method, "steps": last}
     networks = {"generator_bn": common["generator_bn"], "generator_batchnorm_layers": n_batchnorm, **sn_info}
     write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file, device=str(dev),
                           latents_sha256=sha256_bytes(z0.numpy().tobytes()), networks=networks,
-                          storage=storage, info=_merge_info(infos))
+                          storage=storage, info=_merge_info(infos), diverged=diverged)
+
+
+class Diverged(Exception):
+    def __init__(self, step: int, reason: str):
+        super().__init__(f"diverged at step {step}: {reason}")
+        self.step, self.reason = step, reason
+
+
+class _Run:
+    """One refinement of every latent batch into one snapshots file; raises Diverged at the first step where
+    an iterate is non-finite or a kept sample leaves the sane range (``refine.divergence_bound`` times the
+    largest |value| of the base samples)."""
+
+    def __init__(self, dataset, generator, logit, prior, z0, common, storage, device, name):
+        self.modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
+        self.generator, self.logit, self.prior, self.z0 = generator, logit, prior, z0
+        self.common, self.storage, self.device, self.name = common, storage, device, name
+
+    def write(self, out: str, method: dict, progress: bool) -> list[dict]:
+        run_method = lookup(METHODS, method["kind"], "refinement method kind")
+        rng = seeded_generator(self.common["seed"] + 1, self.device)
+        infos, finals = [], []
+        with write_snapshots(out) as writer:
+            for start in range(0, self.z0.shape[0], self.common["batch_size"]):
+                batch = self.z0[start:start + self.common["batch_size"]].to(self.device)
+                try:
+                    result = run_method(batch, self.generator, self.logit, {**method, "progress": progress}, rng,
+                                        prior=self.prior)
+                except RefinementDiverged as exc:
+                    raise Diverged(exc.step, "non-finite iterates") from None
+                self._check_range(result.snapshots)
+                writer.add_batch({step: self.modality.to_storage(x, self.storage)
+                                  for step, x in result.snapshots.items()})
+                infos.append(result.info)
+                finals.append(None if result.final_latents is None else result.final_latents.cpu())
+                del result
+            moved = all(f is not None for f in finals)
+            writer.finish(latents=self.z0.numpy(), final_latents=torch.cat(finals).numpy() if moved else None)
+        return infos
+
+    def _check_range(self, snapshots: dict[int, torch.Tensor]) -> None:
+        scale = float(snapshots[0].abs().max())
+        bound = float(self.common["divergence_bound"]) * max(scale, 1e-12)
+        for step in sorted(snapshots):
+            x = snapshots[step]
+            if not torch.isfinite(x).all():
+                raise Diverged(step, "non-finite samples")
+            peak = float(x.abs().max())
+            if peak > bound:
+                raise Diverged(step, f"samples reach |x| = {peak:.3g}, beyond refine.divergence_bound "
+                                     f"({self.common['divergence_bound']:g}) x the base samples' {scale:.3g}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_path, sha256_file, write_resolved_config
+from ..io import atomic_path, drop_resume_state, sha256_file, write_resolved_config
 from ..modalities import MODALITIES
 from ..models.store import save_model_file
 from ..registry import MODELS, lookup
@@ -70,3 +70,4 @@ def run(dataset: str, model: str, data: str, params: dict, out: str, state: str,
                     meta={"source": "trained", "model": model, "dataset": dataset, "loss": entry.loss,
                           "data_info": info, "history": history})
     write_resolved_config(out, "train", params, model=model, data=data, device=str(dev))
+    drop_resume_state(state)

@@ -16,8 +16,8 @@ from typing import Callable, Optional
 import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize
-from tqdm.auto import tqdm
 
+from ..progress import progress as progress_bar
 from .checkpoint import load_training_state, save_training_state
 from .density_ratio import HeldOut, HeldOutSelection, logistic_loss
 
@@ -200,8 +200,11 @@ def train_corrector(
                 if log is not None:
                     log(f"resumed from step {start} of {steps} ({checkpoint_path})")
             else:
+                if log is not None and checkpoint_path:
+                    log(f"starting fresh at step 0 of {steps} (no usable checkpoint at {checkpoint_path})")
                 selection.evaluate(0, {}, corrected)
-            for step in tqdm(range(start + 1, steps + 1), desc="corrector", disable=not progress, mininterval=2):
+            for step in progress_bar(range(start + 1, steps + 1), desc="corrector", disable=not progress,
+                                     initial=start, mininterval=2):
                 real = real_batch(batch_size, rng)
                 with torch.no_grad():  # the refined model is fixed: only its samples matter
                     fake = generator(latent_batch(batch_size, rng))
@@ -221,6 +224,8 @@ def train_corrector(
                 if checkpoint_path and (step % checkpoint_every == 0 or step == steps):
                     save_training_state(checkpoint_path, step=step, rng=rng, fingerprint=fingerprint,
                                         history=selection.history, **state_of)
+                    if step == steps and log is not None:
+                        log(f"wrote the final checkpoint (step {steps}) to {checkpoint_path}")
     finally:
         opt.zero_grad(set_to_none=True)  # no stale .grad left for refinement code to trip over
         corrected.train(was_training)

@@ -17,7 +17,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+
+from ..progress import progress as progress_bar
 
 
 def logistic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -143,7 +144,7 @@ def finetune_logistic(
     opt = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=tuple(betas))
     selection = HeldOutSelection(discriminator, heldout, log)
     selection.evaluate(0, {}, discriminator)
-    for step in tqdm(range(1, steps + 1), desc="finetune", disable=not progress, mininterval=2):
+    for step in progress_bar(range(1, steps + 1), desc="finetune", disable=not progress, mininterval=2):
         real = real_batch(batch_size, rng)
         with torch.no_grad():
             fake = generator(latent_batch(batch_size, rng))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
+from ..progress import log
+from ..progress import progress as progress_bar
 from .checkpoint import load_training_state, save_training_state
 from .gan_losses import get_loss
 
@@ -85,10 +87,12 @@ def train_gan(
     opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas))
     modules = {"generator": generator, "critic": critic}
     optimizers = {"generator": opt_g, "critic": opt_d}
+    existed = Path(checkpoint_path).exists()
     state = load_training_state(checkpoint_path, modules=modules, optimizers=optimizers, rng=rng,
                                 fingerprint=fingerprint)
-    step = state["step"] if state else 0
+    start = state["step"] if state else 0
     history: list[dict] = state["history"] if state else []
+    _log_start(checkpoint_path, existed, start, recipe.iterations)
 
     def checkpoint(at: int) -> None:
         save_training_state(checkpoint_path, modules=modules, optimizers=optimizers, step=at, rng=rng,
@@ -96,11 +100,13 @@ def train_gan(
         if on_checkpoint is not None:
             on_checkpoint(at)
 
-    bar = tqdm(total=recipe.iterations, initial=step, desc="train", disable=not progress, mininterval=2)
+    bar = progress_bar(range(start + 1, recipe.iterations + 1), desc="train", disable=not progress,
+                       initial=start, mininterval=2)
     with _StopOnSigterm() as stop:
-        while step < recipe.iterations:
-            _set_lr(opt_d, recipe.lr_d, step, recipe)
-            _set_lr(opt_g, recipe.lr_g, step, recipe)
+        for step in bar:
+            # _set_lr takes the number of steps done before this one
+            _set_lr(opt_d, recipe.lr_d, step - 1, recipe)
+            _set_lr(opt_g, recipe.lr_g, step - 1, recipe)
             for _ in range(recipe.critic_steps):
                 real = real_batch(recipe.batch_size, rng)
                 with torch.no_grad():
@@ -113,16 +119,25 @@ def train_gan(
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-            step += 1
-            bar.update(1)
             if step % 100 == 0 or step == recipe.iterations:
                 history.append({"step": step, "critic_loss": d_loss.item(), "generator_loss": g_loss.item()})
-                bar.set_postfix(d=f"{history[-1]['critic_loss']:.3f}", g=f"{history[-1]['generator_loss']:.3f}")
+                if hasattr(bar, "set_postfix"):  # not when disabled (the bare range)
+                    bar.set_postfix(d=f"{history[-1]['critic_loss']:.3f}", g=f"{history[-1]['generator_loss']:.3f}")
             if step % recipe.checkpoint_every == 0 or step == recipe.iterations:
                 checkpoint(step)
             if stop.requested:
                 checkpoint(step)
-                bar.close()
                 raise TrainingInterrupted(f"SIGTERM at step {step}: checkpoint written to {checkpoint_path}")
-    bar.close()
+    if start < recipe.iterations:
+        log(f"train: wrote the final checkpoint (step {recipe.iterations}) to {checkpoint_path}")
     return history
+
+
+def _log_start(path: str, existed: bool, start: int, total: int) -> None:
+    name = Path(path).name
+    if start:
+        log(f"train: resumed from {name} at step {start} of {total}")
+    elif existed:
+        log(f"train: starting fresh at step 0 of {total} ({name} is from another configuration: replaced)")
+    else:
+        log(f"train: starting fresh at step 0 of {total} (no {name} yet)")

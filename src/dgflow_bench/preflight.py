@@ -1,0 +1,157 @@
+"""Checks the workflow runs while it builds its job graph, before any job starts (so also on `snakemake -n`):
+
+- relative paths in a config resolve against the folder of the config file that holds them, the same with
+  and without `--directory`;
+- every external input the configured runs read (data roots, Inception weights, checkpoint folders) exists
+  and, where a SHA-256 is known, matches it; errors name the config key and the fix;
+- intermediates deleted or damaged by hand are found, so the workflow rebuilds them with their dependants.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import config as dg
+from .io import CorruptFileError, read_json
+from .layout import DATA, MODEL, intermediates, sidecar
+from .registry import DATASETS, MODELS, SOURCES
+
+
+def path_keys(config: dict) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, value) of every non-null path-valued setting of the config."""
+    found = []
+    for name, spec in config.get("datasets", {}).items():
+        if isinstance(spec, dict) and spec.get("root"):
+            found.append((("datasets", name, "root"), spec["root"]))
+    for name, spec in config.get("sources", {}).items():
+        if isinstance(spec, dict) and spec.get("local_dir"):
+            found.append((("sources", name, "local_dir"), spec["local_dir"]))
+    weights = config.get("evaluate", {}).get("inception_weights")
+    if weights:
+        found.append((("evaluate", "inception_weights"), weights))
+    return found
+
+
+def resolve_paths(config: dict, base: str | os.PathLike) -> dict:
+    """``config`` with its relative paths made absolute against ``base`` (the config file's folder)."""
+    for keys, value in path_keys(config):
+        path = Path(os.path.expanduser(value))
+        node = config
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = str(path if path.is_absolute() else (Path(base) / path).resolve())
+    return config
+
+
+def external_input_errors(config: dict, root: str | os.PathLike = ".") -> list[str]:
+    """One message per external input that a configured run needs and that is missing or wrong. Data roots and
+    checkpoint folders are needed only while what is made from them is not built yet (under ``root``), so a
+    raw-data folder may go once its dataset file exists; the Inception weights are read by every image
+    evaluation and report."""
+    runs = list(dg.runs(config))
+    built = lambda pattern, **names: (Path(root) / pattern.format(**names)).exists()  # noqa: E731
+    errors = []
+    for dataset in sorted({d for d, _, _ in runs}):
+        spec = config["datasets"][dataset]
+        if spec.get("root") and not built(DATA, dataset=dataset):
+            errors += _data_root_errors(dataset, spec)
+    for source in sorted({s for _, _, s in runs if not SOURCES[s].trained}):
+        needed = [(d, m) for d, m, s in runs if s == source and not built(MODEL, dataset=d, model=m, source=s)]
+        if needed:
+            errors += _checkpoint_errors(config, source, needed)
+    weights = config["evaluate"].get("inception_weights")
+    if weights and any(DATASETS[d].suite == "images" for d, _, _ in runs):
+        errors += _weights_errors(weights)
+    return errors
+
+
+def _data_root_errors(dataset: str, spec: dict) -> list[str]:
+    key = f"datasets.{dataset}.root"
+    if not Path(spec["root"]).is_dir():
+        return [f"{key} = {spec['root']!r}: no such folder. Fix: point it at the extracted data, or set it to "
+                f"null to download {spec.get('url', 'the data')}"]
+    try:
+        if DATASETS[dataset].suite == "images":
+            from .data.images import ensure_archive
+
+            ensure_archive(spec["root"], spec["url"], spec["root"], config_key=key)
+        elif DATASETS[dataset].suite == "text":
+            from .data.text import find_training_shards
+
+            find_training_shards(spec["root"])
+    except (FileNotFoundError, ValueError) as exc:
+        return [f"{key}: {exc}"]
+    return []
+
+
+def _checkpoint_errors(config: dict, source: str, runs: list[tuple[str, str]]) -> list[str]:
+    from .models.published import (DOT_2D_SHA256, dot_2d_filenames, dot_image_filenames)
+    from .io import sha256_file
+
+    spec, key = config["sources"][source], f"sources.{source}.local_dir"
+    if not spec.get("local_dir"):
+        return []  # downloaded by the import job (SHA-256 checked there)
+    folder = Path(spec["local_dir"])
+    if not folder.is_dir():
+        return [f"{key} = {spec['local_dir']!r}: no such folder. Fix: point it at the folder holding the "
+                "published checkpoints, or set it to null to download them"]
+    errors = []
+    for dataset, model in runs:
+        try:
+            if MODELS[model].suite == "images":
+                names = dot_image_filenames(dataset, model, spec["image_files"], spec["image_iteration"])
+                expected = {n: h.lower() for n, h in (spec.get("image_sha256") or {}).items()}
+            else:
+                names = dot_2d_filenames(dataset)
+                expected = {**DOT_2D_SHA256, **(spec.get("sha256") or {})}
+        except ValueError as exc:
+            errors.append(f"{key}: {exc}")
+            continue
+        for name in names.values():
+            path = folder / name
+            if not path.is_file():
+                errors.append(f"{key} = {str(folder)!r} lacks {name} ({model} on {dataset})")
+            elif name in expected and sha256_file(path) != expected[name]:
+                errors.append(f"{path} does not match its SHA-256 {expected[name][:12]}...: a corrupt or different "
+                              f"file; replace it (or, for your own retrained file, give its hash under "
+                              f"sources.{source}.sha256 / image_sha256)")
+    return errors
+
+
+def _weights_errors(weights: str) -> list[str]:
+    from .io import sha256_file
+    from .metrics.feature_extractors import REFERENCE_WEIGHTS_SHA256_PREFIX, is_reference_weights_hash
+
+    key = "evaluate.inception_weights"
+    if not Path(weights).is_file():
+        return [f"{key} = {weights!r}: no such file. Fix: copy pt_inception-2015-12-05-6726825d.pth there (it is "
+                "never downloaded), or set the key to the file's path"]
+    if not is_reference_weights_hash(sha256_file(weights)):
+        return [f"{key} = {weights!r}: its SHA-256 does not start with {REFERENCE_WEIGHTS_SHA256_PREFIX}, so it is "
+                "not the TF inception-2015-12-05 file FID/IS are defined with"]
+    return []
+
+
+def damaged_intermediates(config: dict, root: str | os.PathLike = ".") -> dict[str, str]:
+    """{intermediate: what is wrong} for files that were made before (their sidecar exists, or a file made from
+    them does) but are now missing, or whose size differs from the one their sidecar recorded. Full SHA-256
+    checks happen when a job reads the file (io.verify_file)."""
+    root = Path(root)
+    found = {}
+    for path, users in intermediates(config).items():
+        target, record = root / path, root / sidecar(path)
+        if not target.exists():
+            made_from_it = [u for u in users if (root / u).exists()]
+            if record.exists() or made_from_it:
+                found[path] = "missing" + (f", but {made_from_it[0]} was made from it" if made_from_it else "")
+            continue
+        if record.exists():
+            try:
+                written = (read_json(record).get("output") or {}).get("bytes")
+            except CorruptFileError:
+                found[path] = f"its record {sidecar(path)} is unreadable"
+                continue
+            if written is not None and target.stat().st_size != written:
+                found[path] = f"{target.stat().st_size} bytes where {written} were written (truncated?)"
+    return found

@@ -1,0 +1,54 @@
+"""Provenance hashes: each output's identity is a hash of the resolved parameters of everything that made it
+(data -> model -> discriminator -> refinement -> metrics -> report). Each rule passes its hash as a param, so
+Snakemake reruns a job whenever any upstream knob changed, even when the upstream job itself failed and left
+nothing behind; the hash is also sealed into the output's sidecar (io.seal)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from . import config as dg
+from .registry import DATASETS, SOURCES
+
+
+def digest(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data(config: dict, dataset: str) -> str:
+    return digest({"data": dg.data_params(config, dataset)})
+
+
+def model(config: dict, dataset: str, name: str, source: str) -> str:
+    if SOURCES[source].trained:
+        return digest({"data": data(config, dataset), "train": dg.train_params(config, dataset, name)})
+    return digest({"import": dg.import_params(config, source, name), "source": source, "dataset": dataset})
+
+
+def discriminator(config: dict, dataset: str, name: str, source: str) -> str:
+    parts = {"model": model(config, dataset, name, source), "data": data(config, dataset),
+             "finetune": dg.finetune_params(config, dataset, name, source)}
+    estimator = dg.density_ratio(config, name)
+    if estimator["kind"] == "corrector":
+        parts["base"] = model(config, dataset, estimator["base_model"], estimator["base_source"])
+    return digest(parts)
+
+
+def refinement(config: dict, dataset: str, name: str, source: str, method: str) -> str:
+    parts = {"model": model(config, dataset, name, source), "refine": dg.refine_params(config, method, dataset)}
+    if dg.uses_finetuned(config, method):
+        parts["discriminator"] = discriminator(config, dataset, name, source)
+    return digest(parts)
+
+
+def metrics(config: dict, dataset: str, name: str, source: str, method: str) -> str:
+    return digest({"refinement": refinement(config, dataset, name, source, method), "data": data(config, dataset),
+                   "evaluate": dg.evaluate_params(config, dataset, name, source, method)})
+
+
+def report(config: dict, suite: str) -> str:
+    runs = [(d, m, s) for d, m, s in dg.runs(config) if DATASETS[d].suite == suite]
+    return digest({"metrics": [metrics(config, d, m, s, method) for d, m, s in runs for method in config["methods"]],
+                   "report": dg.report_params(config, suite)})
