@@ -42,6 +42,7 @@ def test_divergence_is_recorded_and_earlier_snapshots_kept(tmp_path, model_file)
     refine.run("25gaussians", str(model_file), None, refine_params(1e6), str(out), "cpu", progress=False)
     record = read_json(config_path_for(out))["diverged"]
     assert record["step"] in (2, 4, 6) and record["kept_until_step"] < record["step"]
+    assert "|" not in record["reason"]  # it becomes a Markdown table cell
     with open_snapshots(out) as snapshots:
         assert snapshots.steps == [s for s in (0, 2, 4, 6) if s <= record["kept_until_step"]]
         assert snapshots.n_samples == 64

@@ -79,7 +79,7 @@ class Diverged(Exception):
 class _Run:
     """One refinement of every latent batch into one snapshots file; raises Diverged at the first step where
     an iterate is non-finite or a kept sample leaves the sane range (``refine.divergence_bound`` times the
-    largest |value| of the base samples)."""
+    largest absolute value of the base samples). Reasons hold no '|': they are table cells."""
 
     def __init__(self, dataset, generator, logit, prior, z0, common, storage, device, name):
         self.modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
@@ -117,5 +117,5 @@ class _Run:
                 raise Diverged(step, "non-finite samples")
             peak = float(x.abs().max())
             if peak > bound:
-                raise Diverged(step, f"samples reach |x| = {peak:.3g}, beyond refine.divergence_bound "
+                raise Diverged(step, f"largest absolute value {peak:.3g}, beyond refine.divergence_bound "
                                      f"({self.common['divergence_bound']:g}) x the base samples' {scale:.3g}")
