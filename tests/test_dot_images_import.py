@@ -217,7 +217,7 @@ def test_stl10_32_dataset_through_the_registry(tmp_path):
         assert data["heldout"].shape == (4, 3, 32, 32)
 
     # the FID references: 'clean' reads the stored 32 px array under its own dataset name (48 px is another
-    # reference); 'dgflow-legacy' resizes the 96 px originals bilinearly, as METHOD.md section 5 says
+    # reference); 'dgflow-legacy' resizes the 96 px originals bilinearly, as docs/method.md §5 says
     from dgflow_bench.metrics.image_references import reference_images
 
     clean = reference_images(str(out), "clean", "train")

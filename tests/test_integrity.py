@@ -101,6 +101,13 @@ def test_non_finite_numbers_are_refused(value):
         validate(config)
 
 
+def test_row_names_cannot_collide_with_records():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["methods"]["base.config"] = {"kind": "base"}  # its metrics would be base.config.json: base's record
+    with pytest.raises(ConfigError, match="base.config"):
+        validate(config)
+
+
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     config = {"datasets": {"cifar10": {"root": "data/cifar"}}, "sources": {"dot-pretrained": {"local_dir": "/abs"}},
               "evaluate": {"inception_weights": "~/w.pth"}}

@@ -1,4 +1,4 @@
-"""JS-n (METHOD.md §5): exact values by hand, agreement with a plain dictionary-of-tuples implementation of
+"""JS-n (docs/method.md §5): exact values by hand, agreement with a plain dictionary-of-tuples implementation of
 the definition, and the properties the vectorised code must keep (chunking, line order, caching)."""
 
 from __future__ import annotations

@@ -29,9 +29,10 @@ def model_file(tmp_path):
     return path
 
 
-def refine_params(eta: float) -> dict:
+def refine_params(eta: float, steps: int = 6, kind: str = "dgflow") -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["methods"] = {"flow": {"kind": "dgflow", "eta": eta, "steps": 6, "snapshot_every": 2, "space": "data"}}
+    method = {"kind": "dgflow", "eta": eta, "space": "data"} if kind == "dgflow" else {"kind": kind, "eps": eta}
+    config["methods"] = {"flow": {**method, "steps": steps, "snapshot_every": 2}}
     config["refine"] = {"n_samples": 64, "batch_size": 32, "seed": 1}
     config = validate(config)
     return {"name": "flow", "method": config["methods"]["flow"], "refine": config["refine"]}
@@ -59,3 +60,18 @@ def test_a_sane_run_records_no_divergence(tmp_path, model_file):
     with open_snapshots(out) as snapshots:
         assert snapshots.steps == [0, 2, 4, 6]
     assert run_status({"diverged": None}) == "ok"
+
+
+def test_a_shorter_run_is_the_start_of_the_longer_one(tmp_path, model_file):
+    """What a diverged run keeps: each batch draws its own noise, so stopping earlier changes no kept step."""
+    runs = {}
+    for steps in (6, 4):
+        out = tmp_path / f"ddls{steps}.npz"
+        refine.run("25gaussians", str(model_file), None, refine_params(0.01, steps, "ddls"), str(out), "cpu",
+                   progress=False)
+        runs[steps] = out
+    with open_snapshots(runs[6]) as long, open_snapshots(runs[4]) as short:
+        assert short.steps == [0, 2, 4] and len(short.batch_sizes) == 2
+        for step in short.steps:
+            assert (long.read(step) == short.read(step)).all(), step
+        assert not (long.read(4) == long.read(2)).all()  # the noise did move them

@@ -215,10 +215,20 @@ def test_tiny_suite_through_slurm_matches_local_run(slurm_cluster, local_run, do
 
 
 def test_failing_job_fails_the_run(slurm_cluster, dot_format_source, tmp_path):
-    # the import job fails on a missing checkpoint folder: the plugin must see the FAILED job through
+    # the import job fails on a checkpoint that is not an npz archive (its SHA-256 is the one the config gives,
+    # so the plan-time checks pass and the job itself fails): the plugin must see the FAILED job through
     # squeue and end the run with an error (not poll forever), keeping the rule's log and the SLURM log
+    from dgflow_bench.io import sha256_file
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for path in Path(dot_format_source["local_dir"]).iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    broken = folder / "G_25gaussians_WGAN-GP.npz"
+    broken.write_bytes(b"not an npz archive")
     config = cluster_config(dot_format_source)
-    config["sources"]["dot-pretrained"]["local_dir"] = str(tmp_path / "nowhere")
+    config["sources"]["dot-pretrained"] = {
+        "local_dir": str(folder), "sha256": {**dot_format_source["sha256"], broken.name: sha256_file(broken)}}
     config["models"]["wgan-gp"]["sources"] = ["dot-pretrained"]
     write_config(tmp_path, config)
     proc, _ = slurm_snakemake(tmp_path, timeout_s=600)
@@ -226,6 +236,6 @@ def test_failing_job_fails_the_run(slurm_cluster, dot_format_source, tmp_path):
     assert proc.returncode not in (0, 124, 137), tail(proc)
     assert re.search(r"SLURM-job '\d+' failed", output), tail(proc)
     log = (tmp_path / "results/logs/import/25gaussians/wgan-gp/dot-pretrained.log").read_text()
-    assert "sources.dot-pretrained.local_dir" in log
+    assert broken.name in log
     assert list((tmp_path / ".snakemake/slurm_logs/rule_import_checkpoint").rglob("*.log"))
     assert not (tmp_path / "results/tables").exists()

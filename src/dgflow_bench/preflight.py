@@ -144,12 +144,13 @@ def damaged_intermediates(config: dict, root: str | os.PathLike = ".") -> dict[s
         if not target.exists():
             made_from_it = [u for u in users if (root / u).exists()]
             if record.exists() or made_from_it:
-                found[path] = "missing" + (f", but {made_from_it[0]} was made from it" if made_from_it else "")
+                found[path] = "missing" + (f", but {min(made_from_it)} was made from it" if made_from_it else "")
             continue
         if record.exists():
             try:
-                written = (read_json(record).get("output") or {}).get("bytes")
-            except CorruptFileError:
+                content = read_json(record)
+                written = ((content.get("output") if isinstance(content, dict) else None) or {}).get("bytes")
+            except (CorruptFileError, AttributeError):
                 found[path] = f"its record {sidecar(path)} is unreadable"
                 continue
             if written is not None and target.stat().st_size != written:

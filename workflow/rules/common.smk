@@ -1,5 +1,6 @@
 # Input functions and helpers: expand the config's experiment matrix into targets.
 import json
+import re
 
 from dgflow_bench import config as dg, layout, provenance
 from dgflow_bench.registry import DATASETS, SOURCES
@@ -11,10 +12,10 @@ CONDA_ENV = "../../environment.yml"
 
 
 wildcard_constraints:
-    dataset="|".join(config["datasets"]),
-    model="|".join(config["models"]),
-    source="|".join(SOURCES),
-    method="|".join(METHODS),
+    dataset="|".join(map(re.escape, config["datasets"])),
+    model="|".join(map(re.escape, config["models"])),
+    source="|".join(map(re.escape, SOURCES)),
+    method="|".join(map(re.escape, METHODS)),
 
 
 def as_json(obj):
@@ -51,7 +52,8 @@ def density_ratio_base(wildcards):
     """A corrector's d_phi model file (its base_model on the same dataset), so Snakemake makes it first."""
     estimator = dg.density_ratio(config, wildcards.model)
     if estimator["kind"] == "corrector":
-        return layout.MODEL.format(dataset=wildcards.dataset, model=estimator["base_model"], source=estimator["base_source"])
+        base = {"model": estimator["base_model"], "source": estimator["base_source"]}
+        return layout.MODEL.format(dataset=wildcards.dataset, **base)
     return []
 
 

@@ -7,6 +7,18 @@ from dgflow_bench.config import ConfigError
 from dgflow_bench.preflight import damaged_intermediates, external_input_errors
 
 KEPT_REPORT = "results/.kept-report"
+# Snakemake modes that run no job (housekeeping, reports, listings): the checks only warn there, so a missing
+# input never blocks --unlock, --report or --delete-all-output.
+_NO_JOBS = ("--unlock", "--report", "--delete-all-output", "--delete-temp-output", "--cleanup-metadata", "--cm",
+            "--lint", "--list", "-l", "--summary", "-S", "--detailed-summary", "-D", "--dag", "--rulegraph",
+            "--filegraph", "--touch", "-t", "--archive", "--containerize", "--export-cwl")
+
+
+def _complain(message):
+    if any(arg.split("=")[0] in _NO_JOBS or arg.startswith("--list-") for arg in sys.argv[1:]):
+        print(f"dgflow-bench: warning: {message}", file=sys.stderr)
+        return
+    raise ConfigError(message)
 
 
 def _preflight():
@@ -16,13 +28,13 @@ def _preflight():
         return []
     errors = external_input_errors(config)
     if errors:
-        raise ConfigError("external inputs the configured runs need are missing or wrong:\n  " + "\n  ".join(errors))
+        _complain("external inputs the configured runs need are missing or wrong:\n  " + "\n  ".join(errors))
     damaged = damaged_intermediates(config)
     present = {path: why for path, why in damaged.items() if os.path.exists(path)}
     if present:
         lines = [f"{path}: {why}" for path, why in sorted(present.items())]
-        raise ConfigError("damaged intermediates:\n  " + "\n  ".join(lines) + "\nFix: delete them (rm "
-                          + " ".join(sorted(present)) + ") and rerun: they are rebuilt with everything made from them.")
+        _complain("damaged intermediates:\n  " + "\n  ".join(lines) + "\nFix: delete them (rm "
+                  + " ".join(sorted(present)) + ") and rerun: they are rebuilt with everything made from them.")
     for path, why in sorted(damaged.items()):
         print(f"dgflow-bench: rebuilding {path} ({why}) and what is made from it", file=sys.stderr)
     return sorted(damaged)

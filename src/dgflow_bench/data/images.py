@@ -1,4 +1,4 @@
-"""CIFAR10 and STL10 from their official *binary* distributions, as uint8 (N, 3, H, W) RGB arrays (METHOD.md §4-5).
+"""CIFAR10 and STL10 from their official *binary* distributions, as uint8 (N, 3, H, W) RGB arrays (docs/method.md §4-5).
 
 No pickle anywhere: data from elsewhere is never unpickled, so CIFAR10 is read from cifar-10-binary.tar.gz
 (records of 1 label byte + 3,072 channel-major pixels) and STL10 from stl10_binary.tar.gz (unlabeled_X.bin:

@@ -1,4 +1,4 @@
-"""One Billion Word benchmark as fixed-length character lines for the WGAN-GP language model (METHOD.md §4).
+"""One Billion Word benchmark as fixed-length character lines for the WGAN-GP language model (docs/method.md §4).
 
 Protocol of the original WGAN-GP language code (igul222/improved_wgan_training, ``language_helpers``): read
 the training shards news.en-00001 … 00099 in order, drop the newline, truncate each line to 32 characters and

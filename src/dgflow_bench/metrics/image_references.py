@@ -2,7 +2,7 @@
 
 - 'clean': the stored uint8 array named by ``evaluate.fid_reference`` ('train' or 'heldout'), as stored (STL10
   was pooled / resized and rounded by the data stage).
-- 'dgflow-legacy' (METHOD.md section 5): CIFAR10 = all 60,000 train + test images, whatever split the model
+- 'dgflow-legacy' (docs/method.md §5): CIFAR10 = all 60,000 train + test images, whatever split the model
   trained on; STL10 = all 100,000 unlabeled images brought from 96 px to the generator's resolution in float
   (2x2 mean for 48 px, bilinear for 32 px), never rounded -- so they are read from the 96 px originals, whose
   MD5 is checked against the data stage's manifest first.

@@ -1,4 +1,4 @@
-"""JS-n for text: Jensen–Shannon divergence, in bits, between character n-gram distributions (METHOD.md §5).
+"""JS-n for text: Jensen–Shannon divergence, in bits, between character n-gram distributions (docs/method.md §5).
 
 Definition implemented (and nothing else):
 

@@ -4,7 +4,7 @@ A protocol pins everything between "images in [0, 255]" and "numbers in a table"
 itself: whether images are rounded to uint8 before the extractor sees them, which reference images (split, N)
 and how they are brought to the generator's resolution, how many samples and IS splits.
 
-- 'dgflow-legacy': as the DGflow paper measured (METHOD.md section 5): generated images as float [0, 255],
+- 'dgflow-legacy': as the DGflow paper measured (docs/method.md §5): generated images as float [0, 255],
   never rounded; CIFAR10 reference = all 60k train+test images; STL10 48 px = 100k unlabeled images,
   96 -> 48 by 2x2 average pooling (also kept as float); IS with 10 consecutive splits of 50k samples.
 - 'clean': what an image saved as PNG would give: uint8 input (rounded after any resize), reference = the

@@ -3,7 +3,7 @@ pfnet-research/sngan_projection (gen_models/resnet_32.py ResNetGenerator, dis_mo
 SNResNetDiscriminator32 and the resblocks.py of each), which the DGflow release ports as ResNetGenerator32.
 
 chainer-gan-lib's own 'ResnetGenerator' is a different, smaller net (3x3 shortcuts, BN after the last
-ReLU); METHOD.md's SN-ResNet-GAN (1x1 shortcut on the up-sampled input, BN-ReLU-conv3x3 at the end) is
+ReLU); docs/method.md's SN-ResNet-GAN (1x1 shortcut on the up-sampled input, BN-ReLU-conv3x3 at the end) is
 Miyato's, so that is what is built here.
 
 Chainer link names, for a future importer: generator l1, block2..block4 (b1, c1, b2, c2, c_sc), b5, c5 ->

@@ -27,7 +27,8 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
 
 
 STATUS_NOTE = (" status: ok, or the step at which the run diverged (samples non-finite or beyond "
-               "refine.divergence_bound times the base samples' range) and the earlier step whose metrics the row shows.")
+               "refine.divergence_bound times the base samples' range) and the earlier step whose metrics the "
+               "row shows.")
 
 
 def run_status(result: dict) -> str:

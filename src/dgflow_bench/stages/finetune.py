@@ -2,7 +2,7 @@
 d(x) ~ log mu(x) / rho_model(x), with the estimator its config picks (params['density_ratio']):
 
 - logistic: the model's own critic fine-tuned with the logistic loss (real = 1, fake = 0);
-- corrector: d = d_phi + d_lambda (METHOD.md section 2), d_phi the frozen critic of another model file
+- corrector: d = d_phi + d_lambda (docs/method.md §2), d_phi the frozen critic of another model file
   (``base_model_file``, the config's base_model on the same dataset), d_lambda trained on the sum.
 
 Either way the output is a model file whose 'critic' loads through models.store.load_model_file, and beside

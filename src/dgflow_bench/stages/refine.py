@@ -53,14 +53,15 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
             break
         except Diverged as exc:
             if exc.step == 0:
-                raise ValueError(f"the base samples of {model_file} are {exc.reason}: the model is broken, "
-                                 "not the refinement (retrain or re-import it)") from None
+                raise ValueError(f"{exc.reason} at step 0, before any refinement step: {model_file} (or the "
+                                 "discriminator the method uses) is broken; retrain or re-import it") from None
             # A divergence is a result, not a crash: keep the snapshots before it by running again to the last
-            # kept step before it (same latents and seeds), and record where and why it diverged.
+            # kept step before it, and record where and why it diverged. Each batch has its own noise stream, so
+            # the shorter run is exactly the first steps of the diverged one; it can only reveal an earlier sign
+            # that an overflow in the method hid (a sample out of range), and then the next pass records that.
             last = max([s for s in snapshot_steps(int(method["steps"]), int(method["snapshot_every"]))
                         if s < exc.step], default=0)
-            diverged = diverged or {"step": exc.step, "reason": exc.reason}
-            diverged["kept_until_step"] = last
+            diverged = {"step": exc.step, "reason": exc.reason, "kept_until_step": last}
             log(f"{params.get('name', '?')}: diverged at step {exc.step} ({exc.reason}); keeping the run up to "
                 f"step {last}")
             method = {**method, "steps": last}
@@ -79,7 +80,8 @@ class Diverged(Exception):
 class _Run:
     """One refinement of every latent batch into one snapshots file; raises Diverged at the first step where
     an iterate is non-finite or a kept sample leaves the sane range (``refine.divergence_bound`` times the
-    largest absolute value of the base samples). Reasons hold no '|': they are table cells."""
+    largest absolute value of all base samples, so the verdict does not depend on the batch size). Batch k
+    draws its noise from seed + 1 + k. Reasons hold no '|': they are table cells."""
 
     def __init__(self, dataset, generator, logit, prior, z0, common, storage, device, name):
         self.modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
@@ -88,34 +90,40 @@ class _Run:
 
     def write(self, out: str, method: dict, progress: bool) -> list[dict]:
         run_method = lookup(METHODS, method["kind"], "refinement method kind")
-        rng = seeded_generator(self.common["seed"] + 1, self.device)
-        infos, finals = [], []
+        infos, finals, peaks = [], [], []
         with write_snapshots(out) as writer:
-            for start in range(0, self.z0.shape[0], self.common["batch_size"]):
+            for index, start in enumerate(range(0, self.z0.shape[0], self.common["batch_size"])):
                 batch = self.z0[start:start + self.common["batch_size"]].to(self.device)
+                rng = seeded_generator(self.common["seed"] + 1 + index, self.device)
                 try:
                     result = run_method(batch, self.generator, self.logit, {**method, "progress": progress}, rng,
                                         prior=self.prior)
                 except RefinementDiverged as exc:
                     raise Diverged(exc.step, "non-finite iterates") from None
-                self._check_range(result.snapshots)
+                peaks.append(self._peaks(result.snapshots))
                 writer.add_batch({step: self.modality.to_storage(x, self.storage)
                                   for step, x in result.snapshots.items()})
                 infos.append(result.info)
                 finals.append(None if result.final_latents is None else result.final_latents.cpu())
                 del result
+            self._check_range(peaks)
             moved = all(f is not None for f in finals)
             writer.finish(latents=self.z0.numpy(), final_latents=torch.cat(finals).numpy() if moved else None)
         return infos
 
-    def _check_range(self, snapshots: dict[int, torch.Tensor]) -> None:
-        scale = float(snapshots[0].abs().max())
-        bound = float(self.common["divergence_bound"]) * max(scale, 1e-12)
+    @staticmethod
+    def _peaks(snapshots: dict[int, torch.Tensor]) -> dict[int, float]:
+        """Largest absolute value at each kept step; non-finite samples end the run at once."""
         for step in sorted(snapshots):
-            x = snapshots[step]
-            if not torch.isfinite(x).all():
+            if not torch.isfinite(snapshots[step]).all():
                 raise Diverged(step, "non-finite samples")
-            peak = float(x.abs().max())
+        return {step: float(x.abs().max()) for step, x in snapshots.items()}
+
+    def _check_range(self, peaks: list[dict[int, float]]) -> None:
+        scale = max(p[0] for p in peaks)
+        bound = float(self.common["divergence_bound"]) * max(scale, 1e-12)
+        for step in sorted(peaks[0]):
+            peak = max(p[step] for p in peaks)
             if peak > bound:
                 raise Diverged(step, f"largest absolute value {peak:.3g}, beyond refine.divergence_bound "
                                      f"({self.common['divergence_bound']:g}) x the base samples' {scale:.3g}")

@@ -1,4 +1,4 @@
-"""Density-ratio correction: d(x) = d_phi(x) + d_lambda(x) (METHOD.md section 2).
+"""Density-ratio correction: d(x) = d_phi(x) + d_lambda(x) (docs/method.md §2).
 
 Models with no scalar logistic discriminator of their own (MMDGAN, OCFGAN-GP, VAE, Glow, SN-ResNet-GAN)
 borrow d_phi, a pretrained non-saturating SN-DCGAN discriminator for the same dataset, kept frozen. d_phi
