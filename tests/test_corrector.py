@@ -8,12 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dgflow_bench.refine.dgflow import run_dgflow
-from dgflow_bench.training.corrector import (
-    CorrectedLogit,
-    train_corrector,
-    upsample_bilinear,
-    zero_last_layer,
-)
+from dgflow_bench.models.corrected import CorrectedLogit, upsample_bilinear
+from dgflow_bench.training.corrector import train_corrector, zero_last_layer
 
 
 def linear_logit(slope, intercept):

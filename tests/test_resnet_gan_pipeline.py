@@ -21,7 +21,8 @@ from dgflow_bench.models.dcgan import SNDCGANDiscriminator
 from dgflow_bench.models.store import load_model_file, save_model_file
 from dgflow_bench.registry import MODELS
 from dgflow_bench.stages import finetune, train
-from dgflow_bench.training.corrector import CorrectedLogit, train_corrector, zero_last_layer
+from dgflow_bench.models.corrected import CorrectedLogit
+from dgflow_bench.training.corrector import train_corrector, zero_last_layer
 from test_data_images import make_cifar
 from test_workflow import snakemake, write_config
 

@@ -33,7 +33,7 @@ def latent_sampler(prior: str, dim: int, device: torch.device) -> Callable[[int,
         return lambda n, rng: torch.rand(n, dim, generator=rng, device=device) * 2.0 - 1.0
     if prior == "normal":
         return lambda n, rng: torch.randn(n, dim, generator=rng, device=device)
-    raise ValueError(f"unknown latent prior {prior!r}: use 'uniform' or 'normal'")
+    raise ValueError(f"unknown latent prior {prior!r}: use 'uniform' (U[-1, 1]) or 'normal' (N(0, I))")
 
 
 def array_sampler(data: torch.Tensor) -> Callable[[int, torch.Generator], torch.Tensor]:

@@ -186,7 +186,7 @@ def avg_pool2_uint8(images: np.ndarray) -> np.ndarray:
 def bilinear_uint8(images: np.ndarray, size: int) -> np.ndarray:
     """Antialiased bilinear resize of uint8 (N, 3, H, W) to size x size (the kernel of the metric protocols),
     rounded half to even and clamped to uint8."""
-    from ..metrics.protocols import resize_images
+    from ..imaging import resize_images
 
     resized = resize_images(torch.from_numpy(np.ascontiguousarray(images)), "bilinear", size)
     return torch.round(resized).clamp_(0, 255).to(torch.uint8).numpy()

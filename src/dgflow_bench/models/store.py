@@ -19,7 +19,7 @@ def build_from_spec(spec: dict, kind: str):
     if arch is None:
         return mlp_from_spec(spec, kind)
     if arch == "corrected_logit":  # d_phi + d_lambda: each part is rebuilt from its own spec
-        from ..training.corrector import from_spec as corrected_from_spec
+        from .corrected import from_spec as corrected_from_spec
 
         return corrected_from_spec(spec, lambda part: build_from_spec(part, kind))
     if arch.startswith("charcnn"):

@@ -14,6 +14,8 @@ from typing import Callable, Optional
 
 import torch
 
+from ..runtime import latent_sampler
+
 # d(x): (N, ...) -> (N,). The one interface between discriminators and methods: a raw critic, a
 # fine-tuned logistic discriminator and a d_phi + d_lambda corrector all look like this.
 LogitFn = Callable[[torch.Tensor], torch.Tensor]
@@ -57,30 +59,15 @@ def snapshot_steps(steps: int, every: int) -> list[int]:
 
 
 def sample_latents(prior: str, n: int, dim: int, seed: int) -> torch.Tensor:
-    """Seeded initial latents, identical for every method that uses the same (prior, n, dim, seed)."""
-    gen = torch.Generator().manual_seed(seed)
-    if prior == "uniform":
-        return torch.rand(n, dim, generator=gen) * 2.0 - 1.0
-    if prior == "normal":
-        return torch.randn(n, dim, generator=gen)
-    raise ValueError(f"unknown latent prior {prior!r}: use 'uniform' (U[-1,1]) or 'normal' (N(0,I))")
+    """Seeded initial latents (on the CPU), identical for every method that uses the same (prior, n, dim,
+    seed); drawn by the one latent sampler the trainers use too (runtime.latent_sampler)."""
+    return latent_sampler(prior, dim, torch.device("cpu"))(n, torch.Generator().manual_seed(seed))
 
 
 def check_finite(x: torch.Tensor, method: str, step: int, step_size: float) -> None:
     if not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).any(dim=tuple(range(1, x.dim()))).sum()) if x.dim() > 1 else -1
         raise RefinementDiverged(method, step, step_size, f"({bad} of {x.shape[0]} samples non-finite)")
-
-
-def logit_and_grad(y: torch.Tensor, generator: GeneratorFn, logit_fn: LogitFn) -> tuple[torch.Tensor, torch.Tensor]:
-    """d(G(y)) and its gradient with respect to y, per sample (samples are independent, so the
-    gradient of the sum is the stack of per-sample gradients)."""
-    y = y.detach().requires_grad_(True)
-    with torch.enable_grad():
-        x = generator(y) if generator is not None else y
-        d = logit_fn(x).reshape(-1)
-        (grad,) = torch.autograd.grad(d.sum(), y)
-    return d.detach(), grad
 
 
 def noise_std(eta: float, gamma: float) -> float:

@@ -15,9 +15,10 @@ import copy
 import sys
 
 from ..io import drop_resume_state, sha256_file, sidecar_path, write_json, write_resolved_config
+from ..models.corrected import CorrectedLogit
 from ..models.store import load_model_file, save_model_file
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
-from ..training.corrector import CorrectedLogit, train_corrector
+from ..training.corrector import train_corrector
 from ..training.density_ratio import finetune_logistic, make_heldout
 from .common import load_split_training_data
 

@@ -23,9 +23,8 @@ def image_grid_writer(generator: torch.nn.Module, latent: dict, path: Path):
     statistics are untouched, so a resumed run stays bit-identical."""
     import matplotlib.pyplot as plt
 
-    from ..refine.common import sample_latents
-
-    z = sample_latents(latent["prior"], GRID_SAMPLES, latent["dim"], seed=0)
+    sample = latent_sampler(latent["prior"], latent["dim"], torch.device("cpu"))
+    z = sample(GRID_SAMPLES, torch.Generator().manual_seed(0))
 
     def write(step: int) -> None:
         was_training = generator.training
