@@ -5,6 +5,7 @@ or damaged by hand, so they are rebuilt with everything made from them."""
 from __future__ import annotations
 
 from . import config as dg
+from .io import config_path_for
 
 DATA = "results/data/{dataset}.npz"
 MODEL = "results/models/{dataset}/{model}/{source}/model.pt"
@@ -15,9 +16,8 @@ METRICS = "results/metrics/{dataset}/{model}/{source}/{method}.json"
 
 
 def sidecar(pattern: str) -> str:
-    """The resolved-config sidecar of an output pattern: ``a/model.pt`` -> ``a/model.config.json``."""
-    stem, _, _ = pattern.rpartition(".")
-    return stem + ".config.json"
+    """The resolved-config sidecar of an output pattern (io.config_path_for, as a rule pattern string)."""
+    return str(config_path_for(pattern))
 
 
 def intermediates(config: dict) -> dict[str, set[str]]:
