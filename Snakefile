@@ -39,12 +39,10 @@ include: "workflow/rules/refine.smk"
 include: "workflow/rules/report.smk"
 
 
-# Seconds of work each: on a cluster they run on the submitting host instead of waiting in the queue.
+# Seconds of work: on a cluster it runs on the submitting host instead of waiting in the queue (so do the
+# report_<suite> rules: `localrule: True` in report.smk).
 localrules:
     resolved_config,
-    report_toy2d,
-    report_text,
-    report_images,
 
 
 rule all:

@@ -1,6 +1,6 @@
 """Image-suite figures on the DCGAN (chainer-gan-lib layout: DCGAN generator + SN-DCGAN discriminator, 32 px).
 
-1. DGflow step cost: seconds per step of the real refinement function (registry METHODS['dgflow'], default
+1. DGflow step cost: seconds per step of the real refinement function (its typed parameters' run(), default
    parameters from the config schema) on a batch of latents, divided by its floor: one forward of G and D plus
    one backward to the latents, the least any latent-space gradient method needs. Both are timed over --steps
    steps, median of --repeats (interleaved with each other) after a warm-up, and divided by --steps. DGflow's
@@ -39,7 +39,7 @@ from dgflow_bench.config import refine_params, validate
 from dgflow_bench.models.store import save_model_file
 from dgflow_bench.refine.common import sample_latents
 from dgflow_bench.refine.network_modes import set_generator_bn_mode, thermalise_spectral_norm
-from dgflow_bench.registry import METHODS, MODELS
+from dgflow_bench.catalog import METHODS, MODELS
 from dgflow_bench.runtime import resolve_device, seeded_generator
 
 MODEL, DATASET, METHOD = "sn-dcgan-hinge", "cifar10", "dgflow"
@@ -86,10 +86,10 @@ def floor_steps(z0: torch.Tensor, G, D, steps: int) -> None:
 def bench_step(args, device: torch.device) -> dict:
     config = validated_config(args.width, args.batch, args.batch, args.steps)
     arch, refine = config["models"][MODEL]["arch"], config["refine"]
-    params = {**config["methods"][METHOD], "progress": False}
+    params = config["methods"][METHOD]
     start_only = {**params, "steps": 0}
     torch.manual_seed(0)
-    G, D = MODELS[MODEL].build(arch, DATA_INFO)
+    G, D = MODELS[MODEL].build(arch, DATA_INFO).values()
     G, D = G.to(device).requires_grad_(False), D.to(device).requires_grad_(False)
     set_generator_bn_mode(G, refine["generator_bn"])  # as the refine stage prepares the nets
     thermalise_spectral_norm(D, refine["sn_power_iterations"])
@@ -97,8 +97,8 @@ def bench_step(args, device: torch.device) -> dict:
     z0 = sample_latents(latent["prior"], args.batch, latent["dim"], refine["seed"]).to(device)
 
     def dgflow(p):
-        return lambda: METHODS[METHOD](z0, G, D, p, seeded_generator(refine["seed"] + 1, device),
-                                       prior=latent["prior"])
+        typed = METHODS[METHOD].from_config({k: v for k, v in p.items() if k != "kind"})
+        return lambda: typed.run(z0, G, D, seeded_generator(refine["seed"] + 1, device), prior=latent["prior"])
 
     method_keys = ("f", "space", "eta", "gamma", "steps", "snapshot_every", "discriminator")
     print(f"[step] device={device} threads={torch.get_num_threads()} batch={args.batch} steps={args.steps} "
@@ -146,7 +146,7 @@ def bench_rss(args, workdir: Path) -> list[dict]:
         assert other == params[sizes[0]], "params differ in more than n_samples"
     arch = configs[sizes[0]]["models"][MODEL]["arch"]
     torch.manual_seed(0)
-    G, D = MODELS[MODEL].build(arch, DATA_INFO)
+    G, D = MODELS[MODEL].build(arch, DATA_INFO).values()
     model_file = workdir / "model.pt"
     save_model_file(model_file, generator=G, critic=D, latent=MODELS[MODEL].latent(arch),
                     meta={"note": "random weights (benchmarks/bench_images.py)"})

@@ -15,7 +15,7 @@ import torch
 
 from dgflow_bench.config import validate
 from dgflow_bench.models.mlp import build_critic, build_generator
-from dgflow_bench.registry import METHODS
+from dgflow_bench.catalog import METHODS
 from dgflow_bench.runtime import resolve_device
 
 METHOD_BLOCKS = {
@@ -30,7 +30,7 @@ METHOD_BLOCKS = {
 def resolved(block: dict, steps: int) -> dict:
     config = validate({"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
                        "methods": {"m": {**block, "steps": steps, "snapshot_every": steps}}})
-    return {**config["methods"]["m"], "progress": False}
+    return config["methods"]["m"]
 
 
 def timed(fn, repeats: int) -> float:
@@ -76,8 +76,9 @@ def main() -> None:
     rows = []
     for name, block in METHOD_BLOCKS.items():
         params = resolved(block, args.steps)
-        seconds = timed(lambda: METHODS[params["kind"]](z0, G, D, params, torch.Generator(device=device).manual_seed(0),
-                                                       prior="uniform"), args.repeats)
+        typed = METHODS[params["kind"]].from_config(params)
+        seconds = timed(lambda: typed.run(z0, G, D, torch.Generator(device=device).manual_seed(0), prior="uniform"),
+                        args.repeats)
         rows.append((name, seconds, args.particles * args.steps / seconds))
     print(f"{'method':22s} {'seconds':>9s} {'particle-steps/s':>17s}")
     for name, seconds, rate in rows:

@@ -26,7 +26,7 @@ from dgflow_bench.config import runs, validate
 from dgflow_bench.metrics.toy2d import energy_distance
 from dgflow_bench.models.store import load_model_file
 from dgflow_bench.refine.common import sample_latents
-from dgflow_bench.registry import DATASETS, METHODS
+from dgflow_bench.catalog import DATASETS, METHODS
 
 GRID = (0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001)  # the same candidates for every row: the rule is a fixed point
 STEP_KEYS = {"dgflow": "eta", "ddls": "eps"}
@@ -52,8 +52,8 @@ def energy_changes(folder: Path, method: dict, real: np.ndarray, n: int) -> dict
     scores = {}
     for value in GRID:
         params = {**method, key: value}
-        result = METHODS[method["kind"]](z0, generator, logit, params, torch.Generator().manual_seed(1),
-                                         prior=model["latent"]["prior"])
+        result = METHODS[method["kind"]].from_config(params).run(z0, generator, logit, torch.Generator().manual_seed(1),
+                                                                 prior=model["latent"]["prior"])
         final = result.snapshots[max(result.snapshots)].numpy()
         scores[params[key]] = energy_distance(final, real, unbiased=True) - base
     return scores

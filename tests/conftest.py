@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.toy2d import write_dot_format_checkpoints
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -24,32 +26,6 @@ def dot2d_dir() -> Path:
         pytest.skip(f"DOT's published 2-D checkpoints not found in {folder}; set DGFLOW_BENCH_CHECKPOINTS "
                     "to the folder holding dot-2d/")
     return folder
-
-
-def write_dot_format_checkpoints(folder: Path, datasets=("25gaussians", "swissroll"), hidden: int = 16,
-                                 seed: int = 0) -> dict:
-    """Small random MLPs saved in DOT's 2-D file format (Chainer npz, keys l<k>/W (out, in) and l<k>/b; G has
-    l0, l1, l2, l4 as DOT's does) under DOT's file names; returns the `sources.dot-pretrained` config block
-    that reads them (local_dir plus their SHA-256s, since they are not DOT's release)."""
-    import hashlib
-
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    layouts = {"G": [("l0", 2, hidden), ("l1", hidden, hidden), ("l2", hidden, hidden), ("l4", hidden, 2)],
-               "D": [("l1", 2, hidden), ("l2", hidden, hidden), ("l3", hidden, hidden), ("l4", hidden, 1)]}
-    hashes = {}
-    for dataset in datasets:
-        for role, layers in layouts.items():
-            arrays = {}
-            for name, n_in, n_out in layers:
-                arrays[f"{name}/W"] = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
-                arrays[f"{name}/b"] = (0.1 * rng.standard_normal(n_out)).astype(np.float32)
-            path = folder / f"{role}_{dataset}_WGAN-GP.npz"
-            np.savez(path, **arrays)
-            hashes[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"local_dir": str(folder), "sha256": hashes}
 
 
 @pytest.fixture(scope="session")

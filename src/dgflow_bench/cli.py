@@ -117,10 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p["evaluate"].add_argument("--out", required=True)
     p["report"].add_argument("--suite", required=True)
     p["report"].add_argument("--metrics", nargs="+", required=True)
-    p["report"].add_argument("--tables-stem", required=True,
-                             help="e.g. results/tables/toy2d; images: a prefix, _fid and _is are appended")
-    p["report"].add_argument("--figures-dir", help="figures folder (toy2d, images)")
-    p["report"].add_argument("--samples-out", help="sample-lines markdown file (text)")
+    p["report"].add_argument("--outputs", type=json.loads, required=True,
+                             help="JSON {name: [files]}: the files to write, as the suite's report declares them "
+                                  "(the workflow passes the rule's own outputs)")
     p["resolve-config"].add_argument("--out", required=True)
     return parser
 
@@ -159,7 +158,7 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.stage == "report":
         from .stages import report
 
-        report.run(args.suite, args.metrics, args.params, args.tables_stem, args.figures_dir, args.samples_out)
+        report.run(args.suite, args.metrics, args.params, args.outputs)
     elif args.stage == "resolve-config":
         from .io import write_json
 
@@ -186,9 +185,8 @@ def _outputs(args: argparse.Namespace) -> list[str]:
         out.append(args.out)
         if config_path_for(args.out).exists():  # not every stage writes one (resolve-config does not)
             out.append(str(config_path_for(args.out)))
-    if getattr(args, "tables_stem", None):
-        out.append(args.tables_stem + "*")
-    out += [v for v in (getattr(args, "figures_dir", None), getattr(args, "samples_out", None)) if v]
+    if isinstance(getattr(args, "outputs", None), dict):
+        out += [path for paths in args.outputs.values() for path in paths]
     return out
 
 
@@ -198,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"dgflow-bench {args.stage}: error: {problem}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
-    from .models.chainer_npz import CheckpointError
-    from .refine.common import RefinementDiverged
-    from .training.loop import TrainingInterrupted
+    from .errors import CheckpointError, RefinementDiverged, TrainingInterrupted
 
     inputs = _inputs(args)
     log(f"stage {args.stage}: reading {_listing(inputs)}" if inputs else f"stage {args.stage}: starting")

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import yaml
 
-from .registry import DATASETS, MODELS, SOURCES, lookup
+from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -23,7 +23,8 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    """config.schema.yaml with the blocks of schemas/definitions/*.yaml under `definitions`."""
+    """config.schema.yaml with the blocks of schemas/definitions/*.yaml under `definitions`, and what the
+    registries declare: each dataset's and model's config block, and every method kind's parameters."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     definitions: dict = {}
     for part in sorted((SCHEMA_PATH.parent / "definitions").glob("*.yaml")):
@@ -33,7 +34,19 @@ def load_schema() -> dict:
             raise ValueError(f"schema definitions {sorted(clash)} are defined twice ({part.name})")
         definitions.update(blocks)
     schema["definitions"] = definitions
+    properties = schema["properties"]
+    properties["datasets"]["properties"] = {name: entry.schema for name, entry in DATASETS.items()}
+    properties["models"]["properties"] = {name: family.schema for name, family in MODELS.items()}
+    definitions["method"] = _method_schema()
     return schema
+
+
+def _method_schema() -> dict:
+    """One if/then block per registered method kind, built from its parameter class (refine/params.py)."""
+    cases = [{"if": {"properties": {"kind": {"const": kind}}}, "then": params.schema()}
+             for kind, params in METHODS.items()]
+    return {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": list(METHODS)}},
+            "allOf": cases}
 
 
 def validate(config: dict) -> dict:
@@ -125,15 +138,15 @@ def derive_seed(base: int, *names: str) -> int:
 def runs(config: dict) -> Iterator[tuple[str, str, str]]:
     """Every (dataset, model, source) the config asks for."""
     for model, spec in config["models"].items():
-        suite = lookup(MODELS, model, "model").suite
+        suite = MODELS[model].suite
         for dataset in spec["datasets"]:
-            if lookup(DATASETS, dataset, "dataset").suite != suite:
+            if DATASETS[dataset].suite != suite:
                 raise ConfigError(f"models.{model}.datasets names {dataset!r}, a {DATASETS[dataset].suite} dataset; "
                                   f"{model} is a {suite} model")
             if dataset not in config["datasets"]:
                 raise ConfigError(f"models.{model}.datasets names {dataset!r}, which has no block under datasets:")
             for source in spec["sources"]:
-                lookup(SOURCES, source, "source")
+                SOURCES[source]  # an unknown source is an error naming the registered ones
                 yield dataset, model, source
 
 
@@ -151,11 +164,10 @@ def train_params(config: dict, dataset: str, model: str) -> dict:
 
 
 def import_params(config: dict, source: str, model: str) -> dict:
-    """The source's settings that this model's importer reads (`image_*` keys for image models, the others
-    for 2-D ones): editing an image key never reruns a 2-D import, and vice versa."""
-    images = lookup(MODELS, model, "model").suite == "images"
-    return {key: value for key, value in config["sources"][source].items()
-            if key == "local_dir" or key.startswith("image_") == images}
+    """The source's settings that this model's importer reads (its suite's ``import_keys``): editing an image
+    key never reruns a 2-D import, and vice versa."""
+    wanted = SUITES[MODELS[model].suite].import_keys
+    return {key: value for key, value in config["sources"][source].items() if wanted(key)}
 
 
 def finetune_params(config: dict, dataset: str, model: str, source: str) -> dict:
@@ -178,32 +190,26 @@ def density_ratio(config: dict, model: str) -> dict:
 def refine_params(config: dict, method: str, dataset: str) -> dict:
     # Only this method's block and the shared latent settings: editing one method reruns only its jobs.
     params = {"name": method, "method": config["methods"][method], "refine": config["refine"]}
-    if DATASETS[dataset].suite == "images":  # snapshots are stored in the form the image protocol scores
-        params["storage"] = image_storage(config["evaluate"]["image_protocol"])
+    storage = SUITES[DATASETS[dataset].suite].sample_storage  # e.g. images: the form their protocol scores
+    if storage is not None:
+        params["storage"] = storage(config["evaluate"])
     return params
-
-
-def image_storage(protocol: str) -> str:
-    """'dgflow-legacy' scores float images that were never rounded; 'clean' scores uint8."""
-    return "float32" if protocol == "dgflow-legacy" else "uint8"
 
 
 def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
     labels = {"dataset": dataset, "model": model, "source": source, "method": method,
               "discriminator": config["methods"][method].get("discriminator", "")}
-    return {"labels": labels, "metrics": config["evaluate"]}
+    keys = SUITES[DATASETS[dataset].suite].evaluate_keys  # only what this suite's metrics read
+    return {"labels": labels, "metrics": {k: config["evaluate"][k] for k in keys}}
 
 
 def report_params(config: dict, suite: str) -> dict:
-    params = {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
-              "js_reference": config["evaluate"]["js_reference"]}
-    if suite == "images":  # only the image report reads these: editing them leaves the other reports alone
-        ev = config["evaluate"]
-        params["images"] = {k: ev[k] for k in ("inception_weights", "fid_reference")}
-        # kind + f map each method onto the paper's columns (Base, DOT, DGflow-KL/JS/logD, DDLS)
-        params["methods"] = {name: {k: spec[k] for k in ("kind", "f") if k in spec}
-                             for name, spec in config["methods"].items()}
-    return params
+    # the suite's own evaluate keys (for its captions); kind + f map each method onto the paper's columns
+    # (Base, DOT, DGflow-KL/JS/logD, DDLS)
+    return {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
+            "evaluate": {k: config["evaluate"][k] for k in SUITES[suite].evaluate_keys},
+            "methods": {name: {k: spec[k] for k in ("kind", "f") if k in spec}
+                        for name, spec in config["methods"].items()}}
 
 
 def uses_finetuned(config: dict, method: str) -> bool:

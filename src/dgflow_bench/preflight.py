@@ -15,7 +15,7 @@ from pathlib import Path
 from . import config as dg
 from .io import CorruptFileError, read_json
 from .layout import DATA, MODEL, intermediates, sidecar
-from .registry import DATASETS, MODELS, SOURCES
+from .catalog import DATASETS, MODELS, SOURCES, SUITES
 
 
 def path_keys(config: dict) -> list[tuple[tuple[str, ...], str]]:
@@ -61,7 +61,7 @@ def external_input_errors(config: dict, root: str | os.PathLike = ".") -> list[s
         if needed:
             errors += _checkpoint_errors(config, source, needed)
     weights = config["evaluate"].get("inception_weights")
-    if weights and any(DATASETS[d].suite == "images" for d, _, _ in runs):
+    if weights and any("inception_weights" in SUITES[DATASETS[d].suite].evaluate_keys for d, _, _ in runs):
         errors += _weights_errors(weights)
     return errors
 
@@ -71,22 +71,16 @@ def _data_root_errors(dataset: str, spec: dict) -> list[str]:
     if not Path(spec["root"]).is_dir():
         return [f"{key} = {spec['root']!r}: no such folder. Fix: point it at the extracted data, or set it to "
                 f"null to download {spec.get('url', 'the data')}"]
+    check = DATASETS[dataset].check_root  # the layout its data stage reads, asked of the dataset's entry
     try:
-        if DATASETS[dataset].suite == "images":
-            from .data.images import ensure_archive
-
-            ensure_archive(spec["root"], spec["url"], spec["root"], config_key=key)
-        elif DATASETS[dataset].suite == "text":
-            from .data.text import find_training_shards
-
-            find_training_shards(spec["root"])
+        if check is not None:
+            check(spec, key)
     except (FileNotFoundError, ValueError) as exc:
         return [f"{key}: {exc}"]
     return []
 
 
 def _checkpoint_errors(config: dict, source: str, runs: list[tuple[str, str]]) -> list[str]:
-    from .models.published import (DOT_2D_SHA256, dot_2d_filenames, dot_image_filenames)
     from .io import sha256_file
 
     spec, key = config["sources"][source], f"sources.{source}.local_dir"
@@ -98,13 +92,11 @@ def _checkpoint_errors(config: dict, source: str, runs: list[tuple[str, str]]) -
                 "published checkpoints, or set it to null to download them"]
     errors = []
     for dataset, model in runs:
+        importer = SUITES[MODELS[model].suite].importers.get(source)
+        if importer is None:
+            continue  # the import job names the problem (no checkpoints of this source for the suite)
         try:
-            if MODELS[model].suite == "images":
-                names = dot_image_filenames(dataset, model, spec["image_files"], spec["image_iteration"])
-                expected = {n: h.lower() for n, h in (spec.get("image_sha256") or {}).items()}
-            else:
-                names = dot_2d_filenames(dataset)
-                expected = {**DOT_2D_SHA256, **(spec.get("sha256") or {})}
+            names, expected = importer.files(dataset, model, spec)
         except ValueError as exc:
             errors.append(f"{key}: {exc}")
             continue

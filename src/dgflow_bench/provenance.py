@@ -9,7 +9,7 @@ import hashlib
 import json
 
 from . import config as dg
-from .registry import DATASETS, SOURCES
+from .catalog import DATASETS, SOURCES
 
 
 def digest(obj) -> str:

@@ -3,7 +3,7 @@ import json
 import re
 
 from dgflow_bench import config as dg, layout, provenance
-from dgflow_bench.registry import DATASETS, SOURCES
+from dgflow_bench.catalog import DATASETS, SOURCES, SUITES
 
 RUNS = list(dg.runs(config))
 METHODS = list(config["methods"])
@@ -61,20 +61,20 @@ def base_model_flag(wildcards, input):
     return f"--base-model-file {input.base}" if input.base else ""
 
 
+def configured_suites():
+    return [name for name in SUITES if suite_runs(name)]
+
+
+def report_outputs(suite):
+    """{name: [files]} of the suite's report (suites/<suite>.py), for its rule and for `all`."""
+    return SUITES[suite].report.outputs(suite_runs(suite))
+
+
 def final_targets():
     """Every table and figure of the configured suites (rule all adds preflight's REBUILD list)."""
     targets = ["results/config.resolved.json"]
-    if suite_runs("toy2d"):
-        targets += [f"results/tables/toy2d.{ext}" for ext in ("csv", "md", "tex")]
-        targets += [f"results/figures/toy2d_{d}.png" for d in suite_datasets("toy2d")]
-        targets += [f"results/figures/toy2d_{d}_steps.png" for d in suite_datasets("toy2d")]
-    if suite_runs("text"):
-        targets += [f"results/tables/text_js.{ext}" for ext in ("csv", "md", "tex")]
-        targets += ["results/tables/text_samples.md"]
-    if suite_runs("images"):
-        targets += [f"results/tables/images_{t}.{ext}" for t in ("fid", "is") for ext in ("csv", "md", "tex")]
-        targets += [f"results/figures/images_{d}_{m}_{s}_samples.png" for d, m, s in suite_runs("images")]
-        targets += [f"results/figures/images_{d}_fid_steps.png" for d in suite_datasets("images")]
+    for suite in configured_suites():
+        targets += [path for paths in report_outputs(suite).values() for path in paths]
     return targets
 
 

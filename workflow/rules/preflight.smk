@@ -43,7 +43,7 @@ def _preflight():
 REBUILD = _preflight()
 
 
-def report_outputs():
+def report_files():
     return [t for t in final_targets() if t.startswith(("results/tables/", "results/figures/"))]
 
 
@@ -51,7 +51,7 @@ def keep_report_aside():
     """Copies of the current tables and figures: Snakemake deletes a job's outputs before it runs and after it
     fails, so without them a failed report would leave no table at all."""
     shutil.rmtree(KEPT_REPORT, ignore_errors=True)
-    for path in report_outputs():
+    for path in report_files():
         if os.path.exists(path):
             os.makedirs(os.path.dirname(os.path.join(KEPT_REPORT, path)), exist_ok=True)
             shutil.copy2(path, os.path.join(KEPT_REPORT, path))
@@ -60,7 +60,7 @@ def keep_report_aside():
 def restore_kept_report():
     """Put back the previous tables and figures a failed run removed, dated 1970 so the next run rebuilds them."""
     restored = []
-    for path in report_outputs():
+    for path in report_files():
         kept = os.path.join(KEPT_REPORT, path)
         if not os.path.exists(path) and os.path.exists(kept):
             os.makedirs(os.path.dirname(path), exist_ok=True)

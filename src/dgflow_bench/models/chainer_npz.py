@@ -11,13 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import CheckpointError  # noqa: F401  (raised here; defined light for the CLI)
 from .mlp import MLP, Critic
 
 _KEY = re.compile(r"^l(\d+)/([Wb])$")
-
-
-class CheckpointError(RuntimeError):
-    pass
 
 
 def read_linear_layers(path: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:

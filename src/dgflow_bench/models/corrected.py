@@ -9,6 +9,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize
+from ..registry import ARCHITECTURES
 
 
 def upsample_bilinear(size) -> nn.Module:
@@ -98,3 +99,7 @@ def unparametrize(layer: nn.Module) -> None:
     layer.__class__ = type(cls.__name__, cls.__bases__,
                            {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")})
     parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+
+
+# each part is a critic, rebuilt by the registry's own lookup (models.store.build_from_spec)
+ARCHITECTURES.register("corrected_logit", lambda spec, rebuild: from_spec(spec, lambda part: rebuild(part, "critic")))

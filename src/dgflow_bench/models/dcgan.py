@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as _add_spectral_norm
+from ..registry import ARCHITECTURES
 
 # Chainer's BatchNormalization defaults: eps 2e-5, decay 0.9 (= torch momentum 0.1).
 CHAINER_BN_EPS = 2e-5
@@ -172,3 +173,7 @@ def set_exact_spectral_norm(net: nn.Module) -> dict[str, float]:
         p._v.copy_(Vh[0].to(p._v.dtype))
         sigmas[name] = float(S[0])
     return sigmas
+
+
+for _arch in ('dcgan_generator', 'dcgan_discriminator'):
+    ARCHITECTURES.register(_arch, lambda spec, rebuild: from_spec(spec))

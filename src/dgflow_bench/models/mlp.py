@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ..registry import ARCHITECTURES
 
 
 class MLP(nn.Module):
@@ -44,3 +45,8 @@ def build_critic(data_dim: int = 2, hidden: int = 512, depth: int = 3) -> Critic
 def from_spec(spec: dict, kind: str) -> MLP:
     cls = Critic if kind == "critic" else MLP
     return cls(spec["in_dim"], spec["hidden"], spec["depth"], spec["out_dim"], spec.get("slope", 0.2))
+
+
+# MLP specs carry no 'arch' key (the 2-D checkpoints predate it): models.store names them by role
+ARCHITECTURES.register("mlp_generator", lambda spec, rebuild: from_spec(spec, "generator"))
+ARCHITECTURES.register("mlp_critic", lambda spec, rebuild: from_spec(spec, "critic"))

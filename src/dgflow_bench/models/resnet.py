@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _add_spectral_norm
 
 from .dcgan import CHAINER_BN_EPS
+from ..registry import ARCHITECTURES
 
 
 def _glorot(layer: nn.Module, gain: float = 1.0) -> nn.Module:
@@ -144,3 +145,7 @@ def from_spec(spec: dict) -> nn.Module:
                                      spec.get("spectral_norm", True))
     raise ValueError(f"not an SN-ResNet-GAN spec (arch {arch!r}); expected 'resnet_generator' or "
                      "'snresnet_discriminator'")
+
+
+for _arch in ('resnet_generator', 'snresnet_discriminator'):
+    ARCHITECTURES.register(_arch, lambda spec, rebuild: from_spec(spec))

@@ -9,28 +9,20 @@ from typing import Optional
 import torch
 
 from ..io import torch_save
+from ..registry import ARCHITECTURES
+from . import corrected, dcgan, mlp, resnet, text_cnn  # noqa: F401  (they register their architectures)
 from .chainer_npz import CheckpointError
-from .mlp import from_spec as mlp_from_spec
 
 
 def build_from_spec(spec: dict, kind: str):
-    """Rebuild a network from its ``.spec``: the MLPs carry no 'arch' key, every other family names its own."""
-    arch = spec.get("arch")
-    if arch is None:
-        return mlp_from_spec(spec, kind)
-    if arch == "corrected_logit":  # d_phi + d_lambda: each part is rebuilt from its own spec
-        from .corrected import from_spec as corrected_from_spec
-
-        return corrected_from_spec(spec, lambda part: build_from_spec(part, kind))
-    if arch.startswith("charcnn"):
-        from .text_cnn import from_spec
-    elif arch.startswith("dcgan"):
-        from .dcgan import from_spec
-    elif arch.startswith(("resnet", "snresnet")):
-        from .resnet import from_spec
-    else:
-        raise CheckpointError(f"unknown network architecture {arch!r} in a model file")
-    return from_spec(spec)
+    """Rebuild a network (fresh weights) from its ``.spec`` with the architecture registered under its 'arch'
+    (MLP specs have none: ``mlp_<kind>``). Entries are ``(spec, rebuild) -> nn.Module``; ``rebuild`` is this
+    function, for networks made of parts."""
+    arch = spec.get("arch") or f"mlp_{kind}"
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"unknown network architecture {arch!r} in a model file; registered: "
+                              f"{', '.join(ARCHITECTURES.names())}")
+    return ARCHITECTURES[arch](spec, build_from_spec)
 
 
 def save_model_file(path: str | Path, *, generator=None, critic=None, latent: Optional[dict] = None,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from ..registry import ARCHITECTURES
 
 RESIDUAL_SCALE = 0.3  # gan_language.py's ResBlock: inputs + 0.3 * output
 
@@ -93,3 +94,7 @@ def from_spec(spec: dict) -> nn.Module:
     if arch == "charcnn_critic":
         return CharCNNCritic(spec["dim"], spec["seq_len"], spec["vocab_size"], spec.get("n_blocks", 5))
     raise ValueError(f"not a text-net spec (arch {arch!r}); expected 'charcnn_generator' or 'charcnn_critic'")
+
+
+for _arch in ('charcnn_generator', 'charcnn_critic'):
+    ARCHITECTURES.register(_arch, lambda spec, rebuild: from_spec(spec))

@@ -1,19 +1,19 @@
 """Shared pieces of every refinement method: the logit-function interface, seeded initial latents,
 snapshot bookkeeping and the divergence guard.
 
-A method is a function ``(init, generator, logit_fn, params, rng) -> RefinementResult``. It knows nothing
-of datasets or files: the CLI does the I/O.
+A method is a function ``(z0, generator, logit_fn, params, rng, *, prior) -> RefinementResult`` with typed
+``params`` (refine/params.py). It knows nothing of datasets, configs or files: the stages do that.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
 
+from ..errors import RefinementDiverged  # noqa: F401  (raised here; defined light for the CLI)
 from ..runtime import latent_sampler
 
 # d(x): (N, ...) -> (N,). The one interface between discriminators and methods: a raw critic, a
@@ -21,21 +21,6 @@ from ..runtime import latent_sampler
 LogitFn = Callable[[torch.Tensor], torch.Tensor]
 # G(z): (N, latent_dim) -> (N, ...); ``None`` means the method works in data space (identity map).
 GeneratorFn = Optional[Callable[[torch.Tensor], torch.Tensor]]
-
-
-class RefinementDiverged(RuntimeError):
-    """Raised when refined samples become NaN or Inf, so no table row is ever built from them."""
-
-    STEP_SIZE_NAMES = {"dgflow": "eta", "dot": "lr", "ddls": "eps"}
-
-    def __init__(self, method: str, step: int, step_size: float, detail: str = ""):
-        self.method, self.step, self.step_size = method, step, step_size
-        name = self.STEP_SIZE_NAMES.get(method, "step size")
-        msg = (
-            f"{method} diverged at step {step} ({name}={step_size:g}): samples contain NaN or Inf. "
-            f"Lower {name} in the method's config block and rerun."
-        )
-        super().__init__(msg + (f" {detail}" if detail else ""))
 
 
 @dataclass
@@ -80,17 +65,44 @@ def to_data(y: torch.Tensor, generator: GeneratorFn) -> torch.Tensor:
     return (generator(y) if generator is not None else y).detach().clone()
 
 
-@functools.lru_cache(maxsize=None)
-def _schema_defaults(kind: str) -> dict:
-    from ..config import load_schema
-
-    for case in load_schema()["definitions"]["method"]["allOf"]:
-        if case["if"]["properties"]["kind"]["const"] == kind:
-            return {k: v["default"] for k, v in case["then"]["properties"].items() if "default" in v}
-    raise ValueError(f"the config schema defines no refinement method kind {kind!r}")
+SPACE_CHOICES = ("latent", "data")
 
 
-def with_defaults(kind: str, params: dict) -> dict:
-    """``params`` over the schema's defaults for ``kind``: the schema stays the one home of every default,
-    also for callers (tests, benchmarks, notebooks) that pass only some hyper-parameters."""
-    return {**_schema_defaults(kind), **params}
+def check_space(space: str) -> str:
+    if space not in SPACE_CHOICES:
+        raise ValueError(f"unknown space {space!r}: choose one of {', '.join(SPACE_CHOICES)}")
+    return space
+
+
+def randn_from(like: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """N(0, I) noise shaped like ``like``, drawn from ``rng`` on the generator's own device (so a CPU
+    generator works with CUDA tensors) and moved to ``like``'s device."""
+    noise = torch.randn(like.shape, generator=rng, device=rng.device, dtype=like.dtype)
+    return noise.to(like.device)
+
+
+def uniform_from(n: int, like: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """n draws of U[0, 1) from ``rng``, on ``like``'s device and dtype."""
+    return torch.rand(n, generator=rng, device=rng.device, dtype=like.dtype).to(like.device)
+
+
+def data_logit_and_grad(
+    y: torch.Tensor, generator: GeneratorFn, logit_fn: LogitFn
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(G(y), d(G(y)), grad_y d(G(y))), all detached, from ONE forward and ONE backward. Returning G(y)
+    lets callers take snapshots without an extra generator forward. torch.autograd.grad (not
+    .backward) so no gradient accumulates in the networks' parameters."""
+    y = y.detach().requires_grad_(True)
+    with torch.enable_grad():
+        x = generator(y) if generator is not None else y
+        d = logit_fn(x).reshape(-1)
+        (grad,) = torch.autograd.grad(d.sum(), y)
+    x = x.detach()
+    if generator is None:  # x is y itself: copy so a snapshot never aliases the iterate
+        x = x.clone()
+    return x, d.detach(), grad
+
+
+def per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape a (N,) vector to broadcast against (N, ...)."""
+    return v.reshape(-1, *([1] * (like.dim() - 1)))

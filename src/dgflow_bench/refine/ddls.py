@@ -22,14 +22,17 @@ sum of images, so MALA is not offered there (NotImplementedError).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..progress import progress
-from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
-                     with_defaults)
-from .dgflow import data_logit_and_grad, randn_from, uniform_from
+from ..progress import progress as progress_bar
+from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, data_logit_and_grad, randn_from,
+                     snapshot_steps, to_data, uniform_from)
 from .support import BoundaryTracker
+
+if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
+    from .params import DDLSParams
 
 PRIOR_CHOICES = ("uniform", "normal")
 
@@ -42,20 +45,19 @@ def run_ddls(
     z0: torch.Tensor,
     generator: GeneratorFn,
     logit_fn: LogitFn,
-    params: dict,
+    params: DDLSParams,
     rng: torch.Generator,
     *,
     prior: str,
+    progress: bool = False,
 ) -> RefinementResult:
-    """Refine G(z0) with DDLS. params: eps, steps, snapshot_every, mala, support (defaults: the config
-    schema's ddls block). A ``generator`` of None means G = identity."""
+    """Refine G(z0) with DDLS (parameters: refine/params.py). A ``generator`` of None means G = identity."""
     if prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
-    params = with_defaults("ddls", params)
-    eps = float(params["eps"])
-    steps = int(params["steps"])
-    keep = set(snapshot_steps(steps, int(params["snapshot_every"])))
-    mala = bool(params["mala"])
+    eps = float(params.eps)
+    steps = int(params.steps)
+    keep = set(snapshot_steps(steps, int(params.snapshot_every)))
+    mala = bool(params.mala)
     if eps <= 0:
         raise ValueError(f"DDLS needs eps > 0, got {eps}")
     if mala and prior == "uniform":
@@ -68,12 +70,12 @@ def run_ddls(
     z = z0.detach().clone()
     info = {"prior": prior, "mala": mala}
     if mala:
-        z, rate = _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng)
+        z, rate = _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng, progress)
         info["acceptance_rate"] = rate
         return RefinementResult(snapshots=snapshots, info=info, final_latents=z)
 
-    boundary = BoundaryTracker(z.shape[0], z.device, prior, params["support"])
-    for k in progress(range(steps), desc="ddls", leave=False, disable=not params.get("progress", True)):
+    boundary = BoundaryTracker(z.shape[0], z.device, prior, params.support)
+    for k in progress_bar(range(steps), desc="ddls", leave=False, disable=not progress):
         x, d, g = data_logit_and_grad(z, generator, logit_fn)
         if k > 0 and k in keep:  # this step's forward already computed G(z_k)
             snapshots[k] = x
@@ -94,13 +96,13 @@ def _energy_state(z, generator, logit_fn):
     return x, 0.5 * _sq_norm(z) - d, z - g
 
 
-def _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng):
+def _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng, progress):
     """Metropolis-adjusted Langevin, normal prior. Caches (G(z), E, grad E) of the current state so each
     step costs one forward and one backward (at the proposal) and snapshots need no extra forward."""
     x, energy, grad_e = _energy_state(z, generator, logit_fn)
     check_finite(energy.unsqueeze(1), "ddls", 0, eps)
     accepted_total = 0.0
-    for k in progress(range(steps), desc="ddls[mala]", leave=False):
+    for k in progress_bar(range(steps), desc="ddls[mala]", leave=False, disable=not progress):
         if k > 0 and k in keep:
             snapshots[k] = x.clone()
         with torch.no_grad():

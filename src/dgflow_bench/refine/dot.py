@@ -14,13 +14,16 @@ prior -> remove the radial part of the gradient before each update (project onto
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..progress import progress
-from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, snapshot_steps, to_data,
-                     with_defaults)
-from .dgflow import check_space, per_sample
+from ..progress import progress as progress_bar
+from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, check_space, per_sample, snapshot_steps,
+                     to_data)
+
+if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
+    from .params import DOTParams
 
 PRIOR_CHOICES = ("uniform", "normal")
 
@@ -76,11 +79,11 @@ def tangent_projection(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def _resolve_k_eff(y0, gen, logit_fn, params, rng) -> tuple[float, bool]:
-    k = params["k_eff"]
+    k = params.k_eff
     if k == "auto":
         with torch.no_grad():
             d0 = logit_fn(to_data(y0, gen)).reshape(-1)
-        k = estimate_k_eff(y0, d0, rng, int(params["k_eff_pairs"]), int(params["k_eff_repeats"]))
+        k = estimate_k_eff(y0, d0, rng, int(params.k_eff_pairs), int(params.k_eff_repeats))
         if not (math.isfinite(k) and k > 0):
             raise ValueError(f"DOT: estimated k_eff={k} is not a positive finite number (is the critic "
                              "constant on this batch?); pass a positive k_eff explicitly")
@@ -94,25 +97,23 @@ def run_dot(
     z0: torch.Tensor,
     generator: GeneratorFn,
     logit_fn: LogitFn,
-    params: dict,
+    params: DOTParams,
     rng: torch.Generator,
     *,
     prior: str,
+    progress: bool = False,
 ) -> RefinementResult:
-    """Refine G(z0) with DOT. params: space, lr, steps, snapshot_every, optimizer ('adam' / 'sgd'), betas,
-    k_eff ('auto' or a number), k_eff_pairs, k_eff_repeats, clip (data space), naive, norm_eps (defaults:
-    the config schema's dot block)."""
-    params = with_defaults("dot", params)
-    space = check_space(params["space"])
+    """Refine G(z0) with DOT (parameters: refine/params.py)."""
+    space = check_space(params.space)
     if space == "latent" and prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
-    lr = float(params["lr"])
-    steps = int(params["steps"])
-    keep = set(snapshot_steps(steps, int(params["snapshot_every"])))
-    opt_name = params["optimizer"]
-    naive = bool(params["naive"])
-    norm_eps = float(params["norm_eps"])
-    clip = params["clip"]
+    lr = float(params.lr)
+    steps = int(params.steps)
+    keep = set(snapshot_steps(steps, int(params.snapshot_every)))
+    opt_name = params.optimizer
+    naive = bool(params.naive)
+    norm_eps = float(params.norm_eps)
+    clip = params.clip
 
     x0 = to_data(z0, generator)
     snapshots = {0: x0}
@@ -121,7 +122,7 @@ def run_dot(
 
     y = y0.clone().requires_grad_(True)
     if opt_name == "adam":
-        betas = tuple(float(b) for b in params["betas"])
+        betas = tuple(float(b) for b in params.betas)
         opt = torch.optim.Adam([y], lr=lr, betas=betas)
     elif opt_name == "sgd":
         opt = torch.optim.SGD([y], lr=lr)
@@ -129,7 +130,7 @@ def run_dot(
         raise ValueError(f"DOT: unknown optimizer {opt_name!r}: choose 'adam' or 'sgd'")
 
     objective_start = None
-    for k in progress(range(steps), desc=f"dot[{space}]", leave=False, disable=not params.get("progress", True)):
+    for k in progress_bar(range(steps), desc=f"dot[{space}]", leave=False, disable=not progress):
         with torch.enable_grad():
             x = gen(y) if gen is not None else y
             obj = dot_objective(y, y0, logit_fn(x), k_eff, norm_eps, naive)

@@ -43,7 +43,7 @@ def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir
     # never one report of real and RANDOM-WEIGHTS numbers
     assert_mixable([name for r in results for record in r["per_step"] for name in record])
     published = load_published(published_path)
-    extractor = _extractor(params["images"].get("inception_weights"))
+    extractor = _extractor(params["evaluate"].get("inception_weights"))
     n = params["n_samples"]
     for kind, order, headers, title in (
         ("fid", FID_COLUMN_ORDER, None, f"Images: FID (lower is better) of {n} generated images per cell"),

@@ -19,7 +19,7 @@ def build(metric_files: list[str], params: dict, tables_stem: str, samples_path:
     caption = (
         f"Billion Words, character-level WGAN-GP: JS-n in bits (lower is better) between the n-gram "
         f"distributions of {params['n_samples']} generated lines (argmax per position, padding included) and "
-        f"the {params['js_reference']} reference lines; token unit: Unicode code points; values at each "
+        f"the {params['evaluate']['js_reference']} reference lines; token unit: Unicode code points; values at each "
         f"method's configured final step."
     )
     write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),

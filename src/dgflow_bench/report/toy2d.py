@@ -17,7 +17,9 @@ def _run_label(result: dict) -> str:
     return f"{result['method']} [{result['source']}]"
 
 
-def build(metric_files: list[str], params: dict, tables_stem: str, figures_dir: str) -> None:
+def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files: list[str],
+          curve_files: list[str]) -> None:
+    """``scatter_files`` / ``curve_files``: one figure per dataset, in sorted dataset order."""
     frame = final_rows(metric_files)
     caption = (
         f"2-D experiment: {params['n_samples']} refined samples per run, metrics at each method's configured "
@@ -33,7 +35,8 @@ def build(metric_files: list[str], params: dict, tables_stem: str, figures_dir: 
                  order=params["method_order"])
     results = [read_json(p) for p in metric_files]
     metrics = [c for c in frame.columns if c not in ID_COLUMNS]
-    for dataset in sorted({r["dataset"] for r in results}):
+    datasets = sorted({r["dataset"] for r in results})
+    for dataset, scatter_file, curve_file in zip(datasets, scatter_files, curve_files, strict=True):
         mine = [r for r in results if r["dataset"] == dataset]
         mine.sort(key=lambda r: (r["source"], params["method_order"].index(r["method"])))
         with np.load(mine[0]["data_file"], allow_pickle=False) as data:
@@ -44,11 +47,11 @@ def build(metric_files: list[str], params: dict, tables_stem: str, figures_dir: 
                 base, final = snapshots.read(0), snapshots.read(result["final_step"])
             refined = None if result["final_step"] == 0 else final
             panels.append({"label": _run_label(result), "base": base, "refined": refined})
-        scatter_grid(panels, real, Path(figures_dir) / f"toy2d_{dataset}.png", dataset)
+        scatter_grid(panels, real, Path(scatter_file), dataset)
         curves: dict = {}
         for result in mine:
             for metric in metrics:
                 points = [(r["step"], r[metric]) for r in result["per_step"] if r.get(metric) is not None]
                 if points:
                     curves.setdefault(metric, {})[_run_label(result)] = points
-        metric_curves(curves, Path(figures_dir) / f"toy2d_{dataset}_steps.png", f"{dataset}: metrics vs step")
+        metric_curves(curves, Path(curve_file), f"{dataset}: metrics vs step")

@@ -7,8 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..modalities import MODALITIES
-from ..registry import DATASETS, lookup
+from ..catalog import DATASETS, SUITES
 from ..runtime import array_sampler
 
 
@@ -27,7 +26,7 @@ def load_split_training_data(dataset: str, data_file: str, device: torch.device,
     the minibatches and returned with a function that turns chunks of them into network input: the
     validation sample of a density-ratio estimator, apart from the data stage's held-out split that the
     metrics score against."""
-    modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
+    modality = SUITES[DATASETS[dataset].suite].modality
     with np.load(data_file, allow_pickle=False) as arrays:
         info = modality.data_info(arrays)
         train = modality.load_train(arrays["train"])

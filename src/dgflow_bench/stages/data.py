@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..io import write_resolved_config
-from ..registry import DATASETS, lookup
+from ..catalog import DATASETS
 
 
 def run(dataset: str, params: dict, out: str) -> None:
-    entry = lookup(DATASETS, dataset, "dataset")
+    entry = DATASETS[dataset]
     summary = entry.write(params, int(params["seed"]), out)
     write_resolved_config(out, "data", params, dataset=dataset, summary=summary)

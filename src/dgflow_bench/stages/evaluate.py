@@ -6,15 +6,15 @@ from pathlib import Path
 
 from ..io import config_path_for, read_json, write_json, write_resolved_config
 from ..progress import progress as progress_bar
-from ..registry import DATASETS, lookup, metric_suite
+from ..catalog import DATASETS, SUITES
 from ..snapshots import open_snapshots
 
 
 def run(samples_file: str, data_file: str, params: dict, out: str, progress: bool) -> None:
     labels, metric_params = params["labels"], params["metrics"]
     dataset = labels["dataset"]
-    suite = lookup(DATASETS, dataset, "dataset").suite
-    metrics = metric_suite(suite)
+    suite = DATASETS[dataset].suite
+    metrics = SUITES[suite].metrics()
     # reference statistics are cached beside the data they come from
     prepared = metrics.prepare(data_file, metric_params, str(Path(data_file).parent / "cache"))
     with open_snapshots(samples_file) as snapshots:

@@ -4,25 +4,36 @@ snapshot. Latents are refined batch by batch and each batch's snapshots go strai
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..io import sha256_bytes, write_resolved_config
-from ..modalities import MODALITIES
 from ..models.store import load_model_file
 from ..progress import log
 from ..refine.common import RefinementDiverged, sample_latents, snapshot_steps
+from ..refine.params import MethodParams
 from ..refine.network_modes import set_generator_bn_mode, thermalise_spectral_norm
-from ..registry import DATASETS, METHODS, lookup
+from ..catalog import DATASETS, METHODS, SUITES
 from ..runtime import resolve_device, seeded_generator
 from ..snapshots import write_snapshots
 
 
-def _logit_network(model: dict, method: dict, disc_file: str | None) -> torch.nn.Module:
-    if method.get("discriminator", "raw") == "raw":  # `base` needs no discriminator: any will do
-        return model["critic"]
+def _logit_network(model: dict, method: MethodParams, disc_file: str | None) -> torch.nn.Module | None:
+    if method.discriminator_kind == "raw":  # None: a family with no logit of its own (the base row needs none)
+        return model.get("critic")
     if disc_file is None:
         raise ValueError("method uses discriminator 'finetuned' but no --disc file was given")
     return load_model_file(disc_file)["critic"]
+
+
+def _no_logit(model_file: str, name: str):
+    def logit(x: torch.Tensor) -> torch.Tensor:
+        raise ValueError(f"method {name!r} follows a discriminator, but {model_file} holds none (its family has no "
+                         f"logit of its own); set methods.{name}.discriminator: finetuned with a corrector "
+                         "(models.<model>.density_ratio) instead")
+
+    return logit
 
 
 def _merge_info(infos: list[dict]) -> dict:
@@ -34,13 +45,17 @@ def _merge_info(infos: list[dict]) -> dict:
 
 def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out: str, device: str,
         progress: bool) -> None:
-    method, common = params["method"], params["refine"]
+    method, common = METHODS[params["method"]["kind"]].from_config(params["method"]), params["refine"]
     dev = resolve_device(device)
     model = load_model_file(model_file)
     generator = model["generator"].to(dev).requires_grad_(False)
     n_batchnorm = set_generator_bn_mode(generator, common["generator_bn"])
-    logit = _logit_network(model, method, disc_file).to(dev).requires_grad_(False)
-    sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
+    logit = _logit_network(model, method, disc_file)
+    if logit is None:
+        logit, sn_info = _no_logit(model_file, params.get("name", "?")), {}
+    else:
+        logit = logit.to(dev).requires_grad_(False)
+        sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
     prior, dim = model["latent"]["prior"], model["latent"]["dim"]
     z0 = sample_latents(prior, common["n_samples"], dim, common["seed"])
     storage = params.get("storage", "default")
@@ -59,12 +74,12 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
             # kept step before it, and record where and why it diverged. Each batch has its own noise stream, so
             # the shorter run is exactly the first steps of the diverged one; it can only reveal an earlier sign
             # that an overflow in the method hid (a sample out of range), and then the next pass records that.
-            last = max([s for s in snapshot_steps(int(method["steps"]), int(method["snapshot_every"]))
+            last = max([s for s in snapshot_steps(method.steps, method.snapshot_every)
                         if s < exc.step], default=0)
             diverged = {"step": exc.step, "reason": exc.reason, "kept_until_step": last}
             log(f"{params.get('name', '?')}: diverged at step {exc.step} ({exc.reason}); keeping the run up to "
                 f"step {last}")
-            method = {**method, "steps": last}
+            method = dataclasses.replace(method, steps=last)
     networks = {"generator_bn": common["generator_bn"], "generator_batchnorm_layers": n_batchnorm, **sn_info}
     write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file, device=str(dev),
                           latents_sha256=sha256_bytes(z0.numpy().tobytes()), networks=networks,
@@ -84,20 +99,18 @@ class _Run:
     draws its noise from seed + 1 + k. Reasons hold no '|': they are table cells."""
 
     def __init__(self, dataset, generator, logit, prior, z0, common, storage, device, name):
-        self.modality = MODALITIES[lookup(DATASETS, dataset, "dataset").suite]
+        self.modality = SUITES[DATASETS[dataset].suite].modality
         self.generator, self.logit, self.prior, self.z0 = generator, logit, prior, z0
         self.common, self.storage, self.device, self.name = common, storage, device, name
 
-    def write(self, out: str, method: dict, progress: bool) -> list[dict]:
-        run_method = lookup(METHODS, method["kind"], "refinement method kind")
+    def write(self, out: str, method: MethodParams, progress: bool) -> list[dict]:
         infos, finals, peaks = [], [], []
         with write_snapshots(out) as writer:
             for index, start in enumerate(range(0, self.z0.shape[0], self.common["batch_size"])):
                 batch = self.z0[start:start + self.common["batch_size"]].to(self.device)
                 rng = seeded_generator(self.common["seed"] + 1 + index, self.device)
                 try:
-                    result = run_method(batch, self.generator, self.logit, {**method, "progress": progress}, rng,
-                                        prior=self.prior)
+                    result = method.run(batch, self.generator, self.logit, rng, prior=self.prior, progress=progress)
                 except RefinementDiverged as exc:
                     raise Diverged(exc.step, "non-finite iterates") from None
                 peaks.append(self._peaks(result.snapshots))

@@ -10,14 +10,11 @@ from typing import Callable
 
 import torch
 
+from ..errors import TrainingInterrupted
 from ..progress import log
 from ..progress import progress as progress_bar
 from .checkpoint import load_training_state, save_training_state
 from .gan_losses import get_loss
-
-
-class TrainingInterrupted(RuntimeError):
-    """SIGTERM arrived: the state was checkpointed and the job should exit so that a rerun resumes."""
 
 
 @dataclass

@@ -1,0 +1,9 @@
+"""The model sources: `trained` (the train rule) and the published checkpoints the suites can import."""
+
+from __future__ import annotations
+
+from ..registry import SOURCES
+from .base import Source
+
+SOURCES.register("trained", Source(True, "trained by the pipeline from the config's recipe"))
+SOURCES.register("dot-pretrained", Source(False, "DOT's published Chainer checkpoints (Tanaka 2019)"))
