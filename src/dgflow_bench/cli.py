@@ -31,7 +31,7 @@ PARAMS_HELP = ("resolved parameters: a JSON object, @file.json, or @<output>.con
 # top-level keys each stage reads, checked before any work so that a wrong file fails with the key's name
 REQUIRED_KEYS = {"data": ("seed",), "train": ("seed", "arch", "recipe"), "finetune": ("seed", "density_ratio"),
                  "refine": ("method", "refine"), "evaluate": ("labels", "metrics")}
-INPUTS = ("data", "model_file", "disc", "base_model_file", "samples", "metrics")
+INPUTS = ("data", "model_file", "disc", "logit_model_file", "base_model_file", "samples", "metrics")
 
 
 class SidecarParams(dict):
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                                help="corrector only: full-state checkpoint path (resumed if present)")
     p["refine"].add_argument("--model-file", required=True)
     p["refine"].add_argument("--disc", default=None, help="fine-tuned discriminator file, if the method uses it")
+    p["refine"].add_argument("--logit-model-file", default=None,
+                             help="model file whose critic is the raw discriminator (models.<model>.logit_from)")
     p["refine"].add_argument("--out", required=True)
     p["evaluate"].add_argument("--samples", required=True)
     p["evaluate"].add_argument("--data", required=True)
@@ -150,7 +152,8 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.stage == "refine":
         from .stages import refine
 
-        refine.run(args.dataset, args.model_file, args.disc, args.params, args.out, args.device, progress)
+        refine.run(args.dataset, args.model_file, args.disc, args.params, args.out, args.device, progress,
+                   logit_model_file=args.logit_model_file)
     elif args.stage == "evaluate":
         from .stages import evaluate
 

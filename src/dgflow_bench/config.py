@@ -73,6 +73,7 @@ def validate(config: dict) -> dict:
         lines = [f"  {'.'.join(map(str, e.absolute_path)) or '<top level>'}: {e.message}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     check_density_ratio_bases(config)
+    check_logit_sources(config)
     return config
 
 
@@ -127,6 +128,26 @@ def check_density_ratio_bases(config: dict) -> None:
         if source not in base_spec["sources"]:
             raise ConfigError(f"{key}.base_source is {source!r}, but models.{base}.sources is {base_spec['sources']}; "
                               f"add it there or choose one of those")
+
+
+def raw_logit_from(config: dict, model: str) -> dict | None:
+    """{'model', 'source'} whose critic is ``model``'s raw discriminator, or None for its own critic."""
+    return config["models"][model].get("logit_from")
+
+
+def check_logit_sources(config: dict) -> None:
+    """A borrowed raw logit is the critic of another configured model on the same datasets."""
+    for model, spec in config["models"].items():
+        borrowed = raw_logit_from(config, model)
+        if borrowed is None:
+            continue
+        key, other = f"models.{model}.logit_from", config["models"].get(borrowed["model"])
+        missing = [d for d in spec["datasets"] if other is None or d not in other["datasets"]]
+        if missing or borrowed["source"] not in (other or {}).get("sources", []):
+            raise ConfigError(f"{key}: the raw logit is the critic of {borrowed['model']} ({borrowed['source']}) on "
+                              f"{', '.join(spec['datasets'])}, but models.{borrowed['model']} does not run there. Fix: "
+                              f"add it with datasets {spec['datasets']} and sources [{borrowed['source']}], or drop "
+                              f"{key}")
 
 
 def derive_seed(base: int, *names: str) -> int:
@@ -199,7 +220,10 @@ def refine_params(config: dict, method: str, dataset: str) -> dict:
 def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
     labels = {"dataset": dataset, "model": model, "source": source, "method": method,
               "discriminator": config["methods"][method].get("discriminator", "")}
-    keys = SUITES[DATASETS[dataset].suite].evaluate_keys  # only what this suite's metrics read
+    suite = SUITES[DATASETS[dataset].suite]
+    if suite.official is not None:  # official | variant, and which fields differ from the authors' settings
+        labels["setting"] = suite.official(config, dataset, model, source, method)
+    keys = suite.evaluate_keys  # only what this suite's metrics read
     return {"labels": labels, "metrics": {k: config["evaluate"][k] for k in keys}}
 
 

@@ -40,6 +40,9 @@ def refinement(config: dict, dataset: str, name: str, source: str, method: str) 
     parts = {"model": model(config, dataset, name, source), "refine": dg.refine_params(config, method, dataset)}
     if dg.uses_finetuned(config, method):
         parts["discriminator"] = discriminator(config, dataset, name, source)
+    elif config["methods"][method].get("discriminator") == "raw" and dg.raw_logit_from(config, name):
+        borrowed = dg.raw_logit_from(config, name)
+        parts["logit_model"] = model(config, dataset, borrowed["model"], borrowed["source"])
     return digest(parts)
 
 

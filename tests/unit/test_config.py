@@ -27,8 +27,9 @@ def test_defaults_fill_in_from_the_schema():
     config = validate(MINIMAL)
     flow = config["methods"]["flow"]
     # the model's own logit by default, as the official DGflow configs run it
-    assert flow == {"kind": "dgflow", "discriminator": "raw", "f": "KL", "space": "latent", "eta": 0.01,
-                    "gamma": 0.01, "steps": 25, "snapshot_every": 5, "support": "clip"}
+    assert flow == {"kind": "dgflow", "discriminator": "raw", "generator_bn": None, "latent_prior": None, "f": "KL",
+                    "space": "latent", "eta": 0.01, "gamma": 0.01, "steps": 25, "snapshot_every": 5,
+                    "support": "clip"}
     assert config["models"]["wgan-gp"]["sources"] == ["trained"]
     assert config["refine"]["n_samples"] == 2000
     assert MINIMAL["methods"]["flow"] == {"kind": "dgflow"}, "validation must not mutate its input"
@@ -62,7 +63,7 @@ def test_seeds_are_stable_and_distinct():
 def test_refine_params_hold_only_their_method():
     config = validate({**MINIMAL, "methods": {"a": {"kind": "dgflow"}, "b": {"kind": "ddls"}}})
     params = refine_params(config, "a", "swissroll")
-    assert params["method"]["kind"] == "dgflow" and "b" not in str(params["method"])
+    assert params["method"] == config["methods"]["a"] and set(params) == {"name", "method", "refine"}
     assert "storage" not in params  # the image protocol never reruns 2-D refinements
 
 
@@ -84,3 +85,27 @@ def test_import_params_hold_only_what_the_importer_reads():
     assert set(two_d) == {"local_dir", "url", "sha256"} and two_d["local_dir"] == "/ckpt"
     assert "local_dir" in images and images["image_iteration"] == 7 and "url" not in images
     assert all(key == "local_dir" or key.startswith("image_") for key in images)
+
+
+def test_each_suite_reads_only_its_own_evaluate_keys():
+    """Editing a text-metric key (js_orders) leaves every image and 2-D job's parameters, and so their
+    provenance, unchanged; editing an image key reaches only the image jobs."""
+    from dgflow_bench import provenance
+    from dgflow_bench.config import evaluate_params, report_params
+
+    preset = yaml.safe_load((REPO / "presets" / "images-tiny.yaml").read_text())
+    preset["datasets"]["25gaussians"] = {}
+    preset["models"]["wgan-gp"] = {"datasets": ["25gaussians"]}
+    before = validate(preset)
+    after = validate({**preset, "evaluate": {**preset.get("evaluate", {}), "js_orders": [3]}})
+    image_run = next(r for r in runs(before) if r[0] != "25gaussians")
+    for run in (image_run, ("25gaussians", "wgan-gp", "trained")):
+        assert evaluate_params(before, *run, "base") == evaluate_params(after, *run, "base")
+        assert provenance.metrics(before, *run, "base") == provenance.metrics(after, *run, "base")
+    assert report_params(before, "images") == report_params(after, "images")
+    assert set(evaluate_params(before, *image_run, "base")["metrics"]) == {
+        "inception_weights", "fid_reference", "is_splits", "feature_batch_size", "image_protocol",
+        "pytorch_fid_crosscheck"}
+    flipped = validate({**preset, "evaluate": {**preset.get("evaluate", {}), "is_splits": 3}})
+    assert evaluate_params(flipped, "25gaussians", "wgan-gp", "trained", "base") == \
+        evaluate_params(before, "25gaussians", "wgan-gp", "trained", "base")

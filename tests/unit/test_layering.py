@@ -1,5 +1,6 @@
 """Imports run one way, down the layers: foundation (with the registries) -> data -> models -> training ->
-refine -> metrics -> report -> suites -> plan (catalog, config, provenance, preflight) -> stages -> cli. Every import counts, also the
+refine -> metrics -> report -> settings (the authors' settings) -> suites -> plan (catalog, config,
+provenance, preflight) -> stages -> cli. Every import counts, also the
 ones inside functions, found by walking the package's syntax trees."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "dgflow_bench"
 FOUNDATION = {"io", "errors", "progress", "imaging", "runtime", "snapshots", "registry", "layout", "__init__"}
 PLAN = {"catalog", "config", "provenance", "preflight"}
-ORDER = ["foundation", "data", "models", "training", "refine", "metrics", "report", "suites", "plan", "stages", "cli"]
+ORDER = ["foundation", "data", "models", "training", "refine", "metrics", "report", "settings", "suites", "plan", "stages",
+         "cli"]
 
 
 def layer_of(module: str) -> str | None:

@@ -4,6 +4,7 @@ protocol captions, sample grids from the same latents, FID-vs-step figures, and 
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -101,7 +102,8 @@ def test_paper_values_only_where_dataset_model_column_and_protocol_match(tmp_pat
     fid = method_table(results, method_columns(METHODS), "fid", published).frame.set_index("model")
     assert fid.loc["sn-resnet-gan", "DGflow-KL paper"] == 9.62
     assert fid.loc["sn-resnet-gan", "DGflow-KL"] == 20.0  # ours at the final step, beside it
-    assert fid.loc["sn-resnet-gan", ["Base paper", "DOT paper", "DDLS paper"]].isna().all()  # unknown: empty
+    assert fid.loc["sn-resnet-gan", "Base paper"] == 21.7 and fid.loc["sn-resnet-gan", "DDLS paper"] == 15.42
+    assert fid.loc["sn-resnet-gan", ["DOT paper"]].isna().all()  # unknown: empty
     assert fid.loc["sn-dcgan-hinge"].filter(like="paper").isna().all()  # another model: nothing
     is_table = method_table(results, method_columns(METHODS, IS_COLUMN_ORDER, IS_HEADERS), "is", published)
     row = is_table.frame.set_index("model").loc["sn-resnet-gan"]
@@ -135,7 +137,7 @@ def test_build_writes_tables_with_protocol_captions_and_figures(tmp_path):
     fid_md = (tmp_path / "tables" / "images_fid.md").read_text()
     assert "protocol 'clean'" in fid_md and "RANDOM-WEIGHTS feature net" in fid_md
     assert "| Base |" not in fid_md and "Base paper" in fid_md  # paper column beside each method
-    assert "published 9.62 [1] (fid50k_cifar10-trainval) left out beside our" in fid_md
+    assert re.search(r"published 9\.62 \[\d\] \(fid50k_cifar10-trainval\) left out beside our", fid_md)
     is_csv = pd.read_csv(tmp_path / "tables" / "images_is.csv")
     assert list(is_csv.columns) == ["dataset", "model", "source", "metric", "Base", "Base paper", "DDLS",
                                     "DDLS paper", "DOT", "DOT paper", "DGflow", "DGflow paper"]
@@ -236,6 +238,6 @@ def test_published_file_rejects_two_values_for_one_cell_and_ships_only_known_val
         load_published(_write(tmp_path, {"a": _entry(), "b": _entry(value=1.0)}))
     shipped = {(v.column, v.metric): v.value for v in load_published()}
     assert shipped == {("DGflow-KL", "fid"): 9.62, ("DGflow-KL", "is"): 9.35, ("Base", "is"): 8.22,
-                       ("DDLS", "is"): 9.09}
+                       ("DDLS", "is"): 9.09, ("Base", "fid"): 21.7, ("DDLS", "fid"): 15.42}
     assert all(v.protocol == "dgflow-legacy" and v.n_samples == 50000 and v.citation and v.where
                for v in load_published())

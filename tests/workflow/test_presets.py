@@ -71,9 +71,9 @@ def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_for
                      "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"))
     jobs = [(rule, res) for rule, res in planned_jobs(output) if rule != "all"]
     counts = {rule: sum(r == rule for r, _ in jobs) for rule, _ in jobs}
-    # 7 models x datasets, 7 methods each: 49 refine + evaluate runs at 50,000 samples
-    assert counts == {"resolved_config": 1, "data": 2, "train": 7, "finetune_discriminator": 7, "refine": 49,
-                      "evaluate": 49, "report_images": 1}, counts
+    # 7 models x datasets, 8 methods each: 56 refine + evaluate runs at 50,000 samples
+    assert counts == {"resolved_config": 1, "data": 2, "train": 7, "finetune_discriminator": 7, "refine": 56,
+                      "evaluate": 56, "report_images": 1}, counts
     for rule, resources in jobs:
         assert re.search(r"\bmem_mb=\d+", resources), (rule, resources)
         assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

@@ -242,3 +242,8 @@ def test_resnet_tiny_preset_end_to_end(tmp_path):
     for method in ("base", "dgflow-kl"):
         assert (workdir / f"results/metrics/cifar10/sn-resnet-gan/trained/{method}.json").exists()
     assert "sn-resnet-gan" in (workdir / "results/tables/images_fid.csv").read_text()
+    # the raw rows of sn-resnet-gan followed sn-dcgan-ns's critic (models.sn-resnet-gan.logit_from)
+    record = json.loads((workdir / "results/samples/cifar10/sn-resnet-gan/trained/dgflow-kl.config.json").read_text())
+    assert record["logit_model_file"] == "results/models/cifar10/sn-dcgan-ns/trained/model.pt"
+    assert json.loads((workdir / "results/samples/cifar10/sn-dcgan-ns/trained/dgflow-kl.config.json").read_text()
+                      )["logit_model_file"] is None

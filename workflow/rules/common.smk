@@ -57,6 +57,18 @@ def density_ratio_base(wildcards):
     return []
 
 
+def raw_logit_model(wildcards):
+    """The model file whose critic is this model's raw discriminator (models.<model>.logit_from), if any."""
+    borrowed = dg.raw_logit_from(config, wildcards.model)
+    if borrowed is None or config["methods"][wildcards.method].get("discriminator") != "raw":
+        return []
+    return layout.MODEL.format(dataset=wildcards.dataset, model=borrowed["model"], source=borrowed["source"])
+
+
+def logit_model_flag(wildcards, input):
+    return f"--logit-model-file {input.logit_model}" if input.logit_model else ""
+
+
 def base_model_flag(wildcards, input):
     return f"--base-model-file {input.base}" if input.base else ""
 

@@ -9,6 +9,7 @@ rule refine:
     input:
         model=layout.MODEL,
         disc=finetuned_disc,
+        logit_model=raw_logit_model,
     output:
         samples=layout.SAMPLES,
         record=layout.sidecar(layout.SAMPLES),
@@ -16,6 +17,7 @@ rule refine:
         cfg=lambda w: as_json(dg.refine_params(config, w.method, w.dataset)),
         provenance=lambda w: provenance.refinement(config, w.dataset, w.model, w.source, w.method),
         disc=disc_flag,
+        logit_model=logit_model_flag,
         device=config["device"],
     log:
         "results/logs/refine/{dataset}/{model}/{source}/{method}.log",
@@ -25,7 +27,7 @@ rule refine:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} --params {params.cfg:q} --provenance {params.provenance} --out {output.samples} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} {params.logit_model} --params {params.cfg:q} --provenance {params.provenance} --out {output.samples} --device {params.device} --threads {threads} 2> {log}"
 
 
 rule evaluate:

@@ -7,7 +7,8 @@ Each sample independently minimises
 (plain, not squared, L2; norm_eps is added to every coordinate so the norm is differentiable at y = y0),
 where K is the critic's effective Lipschitz constant. Data space: G = identity, y = x, y0 = G(z0), iterates
 clipped to [-clip, clip]. Latent space: y = z; uniform prior -> clamp z to [-1, 1] after each update; normal
-prior -> remove the radial part of the gradient before each update (project onto the sphere's tangent).
+prior -> before each update, remove the radial part of the gradient (``radial: exact``, the tangent
+projection) or apply DOT.py's own rule (``radial: dot-release``, see ``dot_release_radial``).
 "naive" mode drops the distance term (pure gradient ascent on d / K).
 """
 
@@ -78,6 +79,16 @@ def tangent_projection(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return g - per_sample(coef, z) * z
 
 
+DOT_RELEASE_RADIAL_SCALE = 11.31  # DOT.py's constant (sqrt(128)), kept as is for every latent size
+
+
+def dot_release_radial(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """g - z (g . z) / 11.31 per sample: DOT's update for a normal prior. Not a projection: it scales the
+    radial part of g by 1 - |z|^2 / 11.31 (about -10 at |z|^2 = 128) instead of removing it."""
+    coef = (g.flatten(1) * z.flatten(1)).sum(1) / DOT_RELEASE_RADIAL_SCALE
+    return g - per_sample(coef, z) * z
+
+
 def _resolve_k_eff(y0, gen, logit_fn, params, rng) -> tuple[float, bool]:
     k = params.k_eff
     if k == "auto":
@@ -141,7 +152,8 @@ def run_dot(
         if k > 0 and k in keep:
             snapshots[k] = x.detach().clone()
         if space == "latent" and prior == "normal":
-            g = tangent_projection(g, y.detach())
+            radial = tangent_projection if params.radial == "exact" else dot_release_radial
+            g = radial(g, y.detach())
         y.grad = g
         opt.step()
         with torch.no_grad():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from ..registry import METHODS
 
@@ -23,6 +23,18 @@ DISCRIMINATOR = {
                    "finetuned: the density-ratio estimator of the finetune stage (a variant; name such rows ...-ft)",
 }
 SUPPORT = {"enum": ["clip", "reflect", "none"]}
+LATENT_PRIOR = {
+    "enum": [None, "uniform", "normal"],
+    "description": "initial latents drawn from this prior instead of the model's (same seed and size); the "
+                   "official DGflow code draws N(0, I) even for DCGANs trained on U[-1, 1], DOT's draws U[-1, 1] "
+                   "for them (settings/official.yaml)",
+}
+GENERATOR_BN = {
+    "enum": [None, "eval", "batch"],
+    "description": "this method's generator BatchNorm mode; null: refine.generator_bn. The releases differ: DGflow's "
+                   "code never leaves train mode (batch statistics), DOT's runs train=False (stored statistics) "
+                   "(settings/official.yaml)",
+}
 
 
 def knob(default: Any, description: str = "", **schema: Any):
@@ -85,11 +97,19 @@ class MethodParams:
         """Refine one batch of latents ``z0`` -> refine.common.RefinementResult."""
         raise NotImplementedError(f"method kind {self.kind!r} does not implement run()")
 
+    def after_first_batch(self, info: dict) -> "MethodParams":
+        """The parameters for the remaining batches, given the first batch's result info (a method that fixes
+        a quantity once per run, as DOT's K, returns a copy holding it)."""
+        return self
+
 
 @method("base")
 @dataclass(frozen=True)
 class BaseParams(MethodParams):
     """The unrefined base model, G(z0): the reference row."""
+
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
         from .common import RefinementResult, to_data
@@ -101,6 +121,8 @@ class BaseParams(MethodParams):
 @dataclass(frozen=True)
 class DGflowParams(MethodParams):
     discriminator: str = knob("raw", **DISCRIMINATOR)
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     f: str = knob("KL", "f-divergence", enum=["KL", "JS", "logD"])
     space: str = knob("latent", enum=["latent", "data"])
     eta: float = knob(0.01, "step size", type="number", exclusiveMinimum=0)
@@ -121,6 +143,8 @@ class DGflowParams(MethodParams):
 @dataclass(frozen=True)
 class DOTParams(MethodParams):
     discriminator: str = knob("raw", **DISCRIMINATOR)
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     space: str = knob("latent", enum=["latent", "data"])
     lr: float = knob(0.01, type="number", exclusiveMinimum=0)
     steps: int = knob(100, type="integer", minimum=0)
@@ -131,6 +155,12 @@ class DOTParams(MethodParams):
                       anyOf=[{"const": "auto"}, {"type": "number", "exclusiveMinimum": 0}])
     k_eff_pairs: int = knob(100, type="integer", minimum=1)
     k_eff_repeats: int = knob(10, type="integer", minimum=1)
+    k_eff_scope: str = knob("batch", "batch: K estimated on each latent batch; run: once, on the first batch, "
+                            "then kept for the run (DOT's execute_dot.py estimates it once per run)",
+                            enum=["batch", "run"])
+    radial: str = knob("exact", "normal prior, latent space: exact removes the radial part of the gradient "
+                       "(tangent projection); dot-release subtracts z (g . z) / 11.31 as DOT.py does (11.31 = "
+                       "sqrt(128), fixed; not a projection)", enum=["exact", "dot-release"])
     clip: float = knob(2.0, "data-space box [-clip, clip]", type="number", exclusiveMinimum=0)
     naive: bool = knob(False, "drop the transport-distance term", type="boolean")
     norm_eps: float = knob(0.001, type="number", minimum=0)
@@ -140,6 +170,11 @@ class DOTParams(MethodParams):
 
         return run_dot(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
 
+    def after_first_batch(self, info: dict) -> "DOTParams":
+        if self.k_eff_scope == "run" and self.k_eff == "auto":
+            return dataclasses.replace(self, k_eff=info["k_eff"])
+        return self
+
 
 @method("ddls")
 @dataclass(frozen=True)
@@ -147,6 +182,8 @@ class DDLSParams(MethodParams):
     discriminator: str = knob("raw", **{**DISCRIMINATOR, "description": (
         "raw: the model's own discriminator logit, as DDLS (Che et al. 2020) uses its SN-GAN discriminator; "
         "finetuned: the finetune stage's density-ratio estimator (a variant; name such rows ...-ft)")})
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     eps: float = knob(0.01, "Langevin step (noise std sqrt(eps))", type="number", exclusiveMinimum=0)
     steps: int = knob(25, type="integer", minimum=0)
     snapshot_every: int = knob(5, type="integer", minimum=1)

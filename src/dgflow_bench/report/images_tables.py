@@ -5,7 +5,7 @@ carries the protocol), columns = the config's methods under the paper's column n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -72,6 +72,8 @@ class MethodTable:
     metric_names: list[str]
     notes: list[str]  # published values that were not placed, and why
     sources: list[str]  # "[n] citation: where"
+    marks: list[str] = field(default_factory=list)  # † diverged and ‡ variant cells, and why
+    has_settings: bool = False  # the cells carry official / variant
 
 
 def _fmt(value, paper_style: bool = True) -> str:
@@ -90,6 +92,8 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
     cells: dict[tuple, dict[str, float]] = {}
     diverged: set[tuple] = set()  # (dataset, model, source, column label): shown with a dagger
     diverged_notes = []
+    settings: dict[tuple, str] = {}  # (dataset, model, source, column label) -> official | variant
+    variant_notes = []
     for result in results:
         if result["method"] not in by_method:
             raise ValueError(f"metric file of method {result['method']!r}, which the report params do not list "
@@ -98,6 +102,13 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
             diverged.add((result["dataset"], result["model"], result["source"], by_method[result["method"]].label))
             diverged_notes.append(f"† {result['dataset']} / {result['model']} / {result['source']} / "
                                   f"{result['method']}: {run_status(result)}")
+        setting = result.get("setting")
+        if setting is not None:
+            cell = (result["dataset"], result["model"], result["source"], by_method[result["method"]].label)
+            settings[cell] = setting["setting"]
+            if setting["setting"] == "variant":
+                variant_notes.append(f"‡ {' / '.join(cell[:3])} / {result['method']}: "
+                                     f"{'; '.join(setting['differs'])}")
         for name, value in final_metrics(result).items():
             parsed = parse_metric_name(name)
             if parsed is not None and parsed.kind == kind:
@@ -125,6 +136,9 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
             row[column.label], shown[column.label] = value, _fmt(value, paper_style)
             if (dataset, model, _source, column.label) in diverged and value is not None:
                 shown[column.label] += " †"
+            if settings.get((dataset, model, _source, column.label)) == "variant" and value is not None:
+                shown[column.label] += " ‡"
+            row[f"{column.label} setting"] = settings.get((dataset, model, _source, column.label))
             pub, paper, paper_text = mine.get((dataset, model, column.paper)), None, ""
             if pub is not None:
                 reasons = pub.mismatch(name)
@@ -141,14 +155,16 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         if pub.metric == kind and pub.key not in placed:
             notes.append(f"{pub.dataset} / {pub.model} / {pub.column}: published {pub.value:g} {marker(pub)} "
                          f"({pub.metric_name}) has no run of ours in this table")
-    notes = sorted(set(diverged_notes)) + notes
+    marks = sorted(set(diverged_notes)) + sorted(set(variant_notes))
     headers = ROW_KEYS + [h for c in columns for h in (c.label, f"{c.label} paper")]
+    setting_columns = [f"{c.label} setting" for c in columns] if settings else []
     sources = [f"[{n}] {citation}: {where}" + "".join(f" ({note})" for note in source_notes[(citation, where)])
                for (citation, where), n in markers.items()]
-    frame = pd.DataFrame(rows, columns=headers)
+    frame = pd.DataFrame(rows, columns=headers + setting_columns)  # the CSV says official / variant per cell
     frame[headers[len(ROW_KEYS):]] = frame[headers[len(ROW_KEYS):]].astype(float)  # None -> NaN: empty CSV cells
     return MethodTable(frame=frame, shown=pd.DataFrame(shown_rows, columns=headers),
-                       metric_names=sorted({k[3] for k in cells}), notes=notes, sources=sources)
+                       metric_names=sorted({k[3] for k in cells}), notes=notes, sources=sources, marks=marks,
+                       has_settings=bool(settings))
 
 
 def caption_for(table: MethodTable, title: str, columns: list[MethodColumn], extractor: str) -> str:
@@ -162,6 +178,13 @@ def caption_for(table: MethodTable, title: str, columns: list[MethodColumn], ext
         "count, reference and Inception weights) all match the published one; numbers tagged RANDOM-WEIGHTS or "
         "NONREF-WEIGHTS never get one. Empty cells: not run here, or no known published value.",
     ]
+    if table.has_settings:
+        parts.append("Setting: an unmarked cell reproduces the authors' settings for its row (the official "
+                     "configs, settings/official.yaml: clear-nus/DGflow configs/*.yml, DOT's execute_dot.py); a "
+                     "cell marked ‡ is a variant, and the list below says which fields differ (ours vs theirs). "
+                     "The CSV has a '<column> setting' column per method.")
+    if table.marks:
+        parts.append("Marked cells: " + " | ".join(table.marks) + ".")
     if table.notes:
         parts.append("Published values not shown in the table: " + " | ".join(table.notes) + ".")
     if table.sources:

@@ -19,8 +19,11 @@ from ..runtime import resolve_device, seeded_generator
 from ..snapshots import write_snapshots
 
 
-def _logit_network(model: dict, method: MethodParams, disc_file: str | None) -> torch.nn.Module | None:
+def _logit_network(model: dict, method: MethodParams, disc_file: str | None,
+                   logit_model_file: str | None) -> torch.nn.Module | None:
     if method.discriminator_kind == "raw":  # None: a family with no logit of its own (the base row needs none)
+        if logit_model_file is not None:  # models.<model>.logit_from: another model's critic, as is
+            return load_model_file(logit_model_file)["critic"]
         return model.get("critic")
     if disc_file is None:
         raise ValueError("method uses discriminator 'finetuned' but no --disc file was given")
@@ -44,19 +47,21 @@ def _merge_info(infos: list[dict]) -> dict:
 
 
 def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out: str, device: str,
-        progress: bool) -> None:
+        progress: bool, logit_model_file: str | None = None) -> None:
     method, common = METHODS[params["method"]["kind"]].from_config(params["method"]), params["refine"]
     dev = resolve_device(device)
     model = load_model_file(model_file)
     generator = model["generator"].to(dev).requires_grad_(False)
-    n_batchnorm = set_generator_bn_mode(generator, common["generator_bn"])
-    logit = _logit_network(model, method, disc_file)
+    bn_mode = getattr(method, "generator_bn", None) or common["generator_bn"]  # the method's own, else the shared
+    n_batchnorm = set_generator_bn_mode(generator, bn_mode)
+    logit = _logit_network(model, method, disc_file, logit_model_file)
     if logit is None:
         logit, sn_info = _no_logit(model_file, params.get("name", "?")), {}
     else:
         logit = logit.to(dev).requires_grad_(False)
         sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
-    prior, dim = model["latent"]["prior"], model["latent"]["dim"]
+    # a method may draw its latents from another prior (DOT's release: U[-1, 1]); same seed, same size
+    prior, dim = getattr(method, "latent_prior", None) or model["latent"]["prior"], model["latent"]["dim"]
     z0 = sample_latents(prior, common["n_samples"], dim, common["seed"])
     storage = params.get("storage", "default")
     run = _Run(dataset, generator, logit, prior, z0, common, storage, dev, params.get("name", "?"))
@@ -80,8 +85,9 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
             log(f"{params.get('name', '?')}: diverged at step {exc.step} ({exc.reason}); keeping the run up to "
                 f"step {last}")
             method = dataclasses.replace(method, steps=last)
-    networks = {"generator_bn": common["generator_bn"], "generator_batchnorm_layers": n_batchnorm, **sn_info}
-    write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file, device=str(dev),
+    networks = {"generator_bn": bn_mode, "generator_batchnorm_layers": n_batchnorm, **sn_info}
+    write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file,
+                          logit_model_file=logit_model_file, device=str(dev),
                           latents_sha256=sha256_bytes(z0.numpy().tobytes()), networks=networks,
                           storage=storage, info=_merge_info(infos), diverged=diverged)
 
@@ -111,6 +117,8 @@ class _Run:
                 rng = seeded_generator(self.common["seed"] + 1 + index, self.device)
                 try:
                     result = method.run(batch, self.generator, self.logit, rng, prior=self.prior, progress=progress)
+                    if index == 0:
+                        method = method.after_first_batch(result.info)  # e.g. DOT's K, once per run
                 except RefinementDiverged as exc:
                     raise Diverged(exc.step, "non-finite iterates") from None
                 peaks.append(self._peaks(result.snapshots))

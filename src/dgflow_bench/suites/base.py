@@ -62,6 +62,9 @@ class Suite:
     sample_storage: Optional[Callable[[dict], str]] = None
     # (generator, latent, path) -> on_checkpoint(step) callback that saves a look at training progress
     preview: Optional[Callable] = None
+    # (config, dataset, model, source, method) -> {'setting': 'official' | 'variant', 'official', 'differs'}:
+    # how a table cell compares with the authors' settings (settings/official.py), for suites that have them
+    official: Optional[Callable] = None
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,12 @@ def image_grid_writer(generator, latent: dict, path):
     return write
 
 
+def _official(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
+    from ..settings.official import compare
+
+    return compare(config, dataset, model, source, method)
+
+
 def _metrics():
     from ..metrics import images_suite
 
@@ -206,6 +212,7 @@ SUITES.register(NAME, Suite(
                                               "grids": "images_samples.rst", "curves": "images_fid_steps.rst"}),
     importers={"dot-pretrained": Importer(_import_dot_dcgan, _dot_dcgan_files)}, import_keys=lambda key: key == "local_dir" or
     key.startswith("image_"), sample_storage=_sample_storage, preview=image_grid_writer,
+    official=_official,
 ))
 for _name, _description in (("cifar10", ""), ("stl10-48", ""),
                             ("stl10-32", "STL10's 100k unlabeled images, bilinear resize to 32 px")):

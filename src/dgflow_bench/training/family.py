@@ -25,7 +25,9 @@ class ModelFamily:
     default_latent_dim: int  # used unless the architecture block sets z_dim
 
     def latent(self, arch: dict) -> dict:
-        return {"prior": self.prior, "dim": int(arch.get("z_dim", self.default_latent_dim))}
+        """The prior and size latents are drawn from, in training and (unless a method says otherwise) in
+        refinement; an architecture block may set them (z_prior, z_dim)."""
+        return {"prior": arch.get("z_prior", self.prior), "dim": int(arch.get("z_dim", self.default_latent_dim))}
 
     def build(self, arch: dict, data_info: dict) -> dict:
         raise NotImplementedError(f"{type(self).__name__} does not build networks")

@@ -1,0 +1,120 @@
+"""The authors' settings (official.yaml beside this module: facts read from clear-nus/DGflow configs/*.yml and
+AkinoriTanaka-phys/DOT, each entry citing its file) and how a configured table cell compares with them.
+
+``compare(config, dataset, model, source, method)`` lists every field where the cell's resolved settings
+differ from the official ones: an empty list means the cell reproduces the authors' setting ('official'),
+anything else makes it a 'variant' and says which fields differ. Cells with no official counterpart (a
+dataset or model the release does not cover, DDLS, whose release is not part of DGflow's) are variants by
+construction, with that as the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+OFFICIAL_FILE = Path(__file__).with_name("official.yaml")
+
+# Our (dataset, model) -> the official DGflow config that cell reproduces: our reading of the release's names
+# (c_dcgan + c_wgan = the WGAN-GP DCGAN, c_dcgan + c_sndcgan = SN-DCGAN, c_resnet = SN-ResNet-GAN).
+DGFLOW_CONFIG_OF = {
+    ("cifar10", "wgan-gp-dcgan"): "cifar10-wgan",
+    ("cifar10", "sn-dcgan-ns"): "cifar10-sngan-ns",
+    ("cifar10", "sn-dcgan-hinge"): "cifar10-sngan-hi",
+    ("cifar10", "sn-resnet-gan"): "cifar10-snresnet",
+    ("stl10-48", "wgan-gp-dcgan"): "stl10-wgan",
+    ("stl10-48", "sn-dcgan-ns"): "stl10-sngan-ns",
+    ("stl10-48", "sn-dcgan-hinge"): "stl10-sngan-hi",
+}
+DGFLOW_SN_WARMUP = 5000  # dgflow.py stabilize_sn(iters=5000) on D before refining (official.yaml)
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> dict:
+    return yaml.safe_load(OFFICIAL_FILE.read_text())
+
+
+def official_entry(dataset: str, model: str) -> Optional[tuple[str, dict]]:
+    name = DGFLOW_CONFIG_OF.get((dataset, model))
+    return None if name is None else (name, load()["dgflow"][name])
+
+
+def _borrowed_d_model(entry: dict, model: str) -> Optional[str]:
+    """The model whose critic the official config uses as d, when it is not ``model``'s own."""
+    checkpoint = entry["discriminator"]["checkpoint"] or ""
+    if "SNGAN_NonSaturating" in checkpoint and model != "sn-dcgan-ns":
+        return "sn-dcgan-ns"
+    return None
+
+
+def _model_fields(config: dict, model: str, source: str, entry: dict) -> tuple[dict, dict]:
+    """(ours, official) for how the model was made: its length, and for a pipeline-trained DCGAN the recipe
+    of DOT's train_GAN.py that made the release's checkpoints (official.yaml: dot.images.checkpoints)."""
+    spec = config["models"][model]
+    official = {"model iterations": entry["generator"]["iterations"]}
+    if source != "trained":
+        return {"model iterations": config["sources"].get(source, {}).get("image_iteration")}, official
+    ours = {"model iterations": spec["train"]["iterations"]}
+    if entry["generator"]["kind"] == "c_dcgan":
+        official.update({"critic_steps": 5, "batch_size (train)": 64, "lr (train)": 2.0e-4,
+                         "betas (train)": [0.0, 0.9], "z_prior (train)": entry.get("generator_training_prior")})
+        train, arch = spec["train"], spec.get("arch", {})
+        ours.update({"critic_steps": train["critic_steps"], "batch_size (train)": train["batch_size"],
+                     "lr (train)": train["lr"], "betas (train)": list(train["betas"]),
+                     "z_prior (train)": arch.get("z_prior")})
+    return ours, official
+
+
+def compare(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
+    """{'setting': 'official' | 'variant', 'official': <config name or None>, 'differs': [field: ours vs
+    theirs, ...]} for one cell. The method's f is the table column and is not compared (the release's
+    configs set KL; the paper's JS and logD columns change f alone)."""
+    spec, refine = config["methods"][method], config["refine"]
+    found = official_entry(dataset, model)
+    kind = spec["kind"]
+    if found is None:
+        return {"setting": "variant", "official": None, "differs": [f"no official config for {model} on {dataset}"]}
+    name, entry = found
+    arch = config["models"][model].get("arch", {})
+    model_prior = arch.get("z_prior", "normal")
+    ours, expected = _model_fields(config, model, source, entry)
+    expected["n_samples"], ours["n_samples"] = entry["n_images"], refine["n_samples"]
+    expected["z_dim"], ours["z_dim"] = entry["z_dim"], arch.get("z_dim")
+    if kind in ("base", "dgflow"):
+        borrowed = (config["models"][model].get("logit_from") or {}).get("model")
+        expected.update({"batch_size": entry["batch_size"], "generator_bn": "batch",
+                         "latent_prior": entry["latent_prior"]})
+        ours.update({"batch_size": refine["batch_size"],
+                     "generator_bn": spec.get("generator_bn") or refine["generator_bn"],
+                     "latent_prior": spec.get("latent_prior") or model_prior})
+    if kind == "dgflow":
+        expected.update({"space": "latent", "eta": entry["eta"], "gamma": entry["gamma"], "steps": entry["steps"],
+                         "snapshot_every": entry["save_interval"], "discriminator": "raw",
+                         "logit_from": _borrowed_d_model(entry, model), "corrector": entry["corrector"],
+                         "sn_power_iterations": DGFLOW_SN_WARMUP})
+        ours.update({k: spec[k] for k in ("space", "eta", "gamma", "steps", "snapshot_every", "discriminator")})
+        ours.update({"logit_from": borrowed, "corrector": None, "sn_power_iterations": refine["sn_power_iterations"]})
+    elif kind == "dot":
+        # DOT's execute_dot.py defaults; its DCGANs draw U[-1, 1] latents, its normal-prior generators use the
+        # 11.31 radial rule (official.yaml: dot.images). Its batch size (100) is not compared: with the generator
+        # in eval mode and a per-sample objective, how latents are batched changes nothing.
+        dot, dcgan = load()["dot"]["images"], entry["generator"]["kind"] == "c_dcgan"
+        expected.update({"space": "latent", "optimizer": "sgd", "lr": dot["lr"], "steps": dot["steps"],
+                         "snapshot_every": dot["showing_period"], "k_eff": "auto", "k_eff_pairs": 100,
+                         "k_eff_repeats": 1, "k_eff_scope": "run", "generator_bn": "eval",
+                         "latent_prior": "uniform" if dcgan else "normal"})
+        ours.update({k: spec[k] for k in ("space", "optimizer", "lr", "steps", "snapshot_every", "k_eff",
+                                          "k_eff_pairs", "k_eff_repeats", "k_eff_scope")})
+        ours.update({"latent_prior": spec.get("latent_prior") or model_prior,
+                     "generator_bn": spec.get("generator_bn") or refine["generator_bn"]})
+        if ours["latent_prior"] == "normal":  # the radial rule applies to a normal prior only
+            expected["radial"], ours["radial"] = "dot-release", spec["radial"]
+    elif kind != "base":
+        return {"setting": "variant", "official": None,
+                "differs": [f"no official {kind} settings (not part of the DGflow or DOT releases)"]}
+    differs = [f"{field}: {ours[field]!r} vs {expected[field]!r}" for field in expected
+               if ours.get(field) != expected[field]]
+    return {"setting": "official" if not differs else "variant", "official": name, "differs": differs}

@@ -1,0 +1,97 @@
+"""The paper presets are the authors' settings, row by row: every unsuffixed cell of presets/images-paper.yaml
+resolves to exactly the official config's values (settings/official.yaml), our variants say how they differ,
+and the image tables carry official / variant per cell."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+from dgflow_bench.config import evaluate_params, runs, validate
+from dgflow_bench.report.images_tables import method_columns, method_table
+from dgflow_bench.settings.official import DGFLOW_CONFIG_OF, compare, load
+
+PAPER = yaml.safe_load((REPO / "presets" / "images-paper.yaml").read_text())
+OFFICIAL_ROWS = ("base", "dot", "dgflow-kl", "dgflow-js", "dgflow-logd")
+
+
+def test_every_official_entry_cites_its_file_and_has_the_fields():
+    table = load()
+    assert len(table["dgflow"]) == 14
+    for name, entry in table["dgflow"].items():
+        assert entry["source"] == f"clear-nus/DGflow configs/{name}.yml" or entry["source"].startswith(
+            f"clear-nus/DGflow configs/{name}."), name
+        for field in ("dataset", "image_size", "generator", "discriminator", "corrector", "f", "eta", "gamma",
+                      "steps", "save_interval", "n_images", "batch_size"):
+            assert field in entry, (name, field)
+    assert table["dot"]["source"].startswith("AkinoriTanaka-phys/DOT")
+    assert all(name in table["dgflow"] for name in DGFLOW_CONFIG_OF.values())
+
+
+def test_the_paper_preset_reproduces_the_official_configs_cell_by_cell():
+    config = validate(copy.deepcopy(PAPER))
+    cells = [(run, method) for run in runs(config) for method in config["methods"]]
+    assert len(cells) == 7 * 8
+    for (dataset, model, source), method in cells:
+        result = compare(config, dataset, model, source, method)
+        if method in OFFICIAL_ROWS:
+            assert result == {"setting": "official", "official": DGFLOW_CONFIG_OF[(dataset, model)],
+                              "differs": []}, (dataset, model, method, result["differs"])
+        else:  # the suffixed rows and DDLS (no official code) are variants that say why
+            assert result["setting"] == "variant" and result["differs"], (dataset, model, method)
+    sn_resnet = compare(config, "cifar10", "sn-resnet-gan", "trained", "dgflow-kl-ft")
+    assert sn_resnet["differs"] == ["discriminator: 'finetuned' vs 'raw'"]
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (("methods", "dgflow-kl", "eta"), 0.05, "eta: 0.05 vs 0.1"),
+    (("refine", "generator_bn"), "eval", "generator_bn: 'eval' vs 'batch'"),
+    (("models", "sn-dcgan-ns", "train", "iterations"), 100000, "model iterations: 100000 vs 150001"),
+    (("models", "sn-dcgan-ns", "arch", "z_prior"), "normal", "z_prior (train): 'normal' vs 'uniform'"),
+    (("methods", "dgflow-kl", "latent_prior"), None, "latent_prior: 'uniform' vs 'normal'"),
+    (("refine", "sn_power_iterations"), 0, "sn_power_iterations: 0 vs 5000"),
+])
+def test_one_changed_field_makes_the_cell_a_variant_naming_it(path, value, expected):
+    config = copy.deepcopy(PAPER)
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    result = compare(validate(config), "cifar10", "sn-dcgan-ns", "trained", "dgflow-kl")
+    assert result["setting"] == "variant" and expected in result["differs"], result["differs"]
+
+
+def test_sn_resnet_gan_follows_the_non_saturating_sn_dcgan_discriminator():
+    config = copy.deepcopy(PAPER)
+    del config["models"]["sn-resnet-gan"]["logit_from"]
+    result = compare(validate(config), "cifar10", "sn-resnet-gan", "trained", "dgflow-kl")
+    assert result["differs"] == ["logit_from: None vs 'sn-dcgan-ns'"]
+
+
+def test_dot_rows_follow_the_dot_release():
+    config = validate(copy.deepcopy(PAPER))
+    tangent = compare(config, "cifar10", "sn-resnet-gan", "trained", "dot-tangent")["differs"]
+    assert "radial: 'exact' vs 'dot-release'" in tangent and "k_eff_scope: 'batch' vs 'run'" in tangent
+    dcgan = compare(config, "cifar10", "wgan-gp-dcgan", "trained", "dot-tangent")["differs"]
+    assert "latent_prior: 'normal' vs 'uniform'" in dcgan
+
+
+def test_image_cells_carry_their_setting_into_the_table():
+    config = validate(copy.deepcopy(PAPER))
+    results = []
+    for method in ("base", "dgflow-kl", "dgflow-kl-ft"):
+        labels = evaluate_params(config, "cifar10", "sn-dcgan-ns", "trained", method)["labels"]
+        assert labels["setting"]["setting"] == ("variant" if method.endswith("-ft") else "official")
+        results.append({**labels, "final_step": 0, "per_step": [{"step": 0, "fid50k_cifar10-trainval": 20.0}]})
+    methods = {m: {k: v for k, v in config["methods"][m].items() if k in ("kind", "f")}
+               for m in ("base", "dgflow-kl", "dgflow-kl-ft")}
+    table = method_table(results, method_columns(methods), "fid", [])
+    shown = table.shown.iloc[0]
+    assert shown["DGflow-KL (dgflow-kl-ft)"].endswith("‡") and not shown["DGflow-KL (dgflow-kl)"].endswith("‡")
+    assert table.frame.iloc[0]["DGflow-KL (dgflow-kl-ft) setting"] == "variant"
+    assert table.frame.iloc[0]["Base setting"] == "official"
+    assert any("discriminator: 'finetuned' vs 'raw'" in mark for mark in table.marks)
