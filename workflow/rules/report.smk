@@ -6,7 +6,8 @@ def captioned(suite, name, paths):
     caption = SUITES[suite].report.captions.get(name)
     if caption is None:
         return paths
-    return report(paths, caption=f"../report/{caption}", category="Figures" if len(paths) != 1 or not paths[0].startswith("results/tables/") else "Tables")
+    tables = all(p.startswith("results/tables/") for p in paths)
+    return report(paths, caption=f"../report/{caption}", category="Tables" if tables else "Figures")
 
 
 for suite in configured_suites():

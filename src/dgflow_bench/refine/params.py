@@ -88,6 +88,14 @@ class MethodParams:
         values = dataclasses.asdict(self)
         return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
+    def bn_mode(self, shared: str) -> str:
+        """The generator BatchNorm mode this method runs with: its own, else the shared refine.generator_bn."""
+        return getattr(self, "generator_bn", None) or shared
+
+    def prior(self, model_prior: str) -> str:
+        """The prior its initial latents are drawn from: its own latent_prior, else the model's."""
+        return getattr(self, "latent_prior", None) or model_prior
+
     @property
     def discriminator_kind(self) -> str:
         """'raw' or 'finetuned': which logit the method follows (the base row follows none)."""

@@ -16,6 +16,9 @@ from typing import Optional
 
 import yaml
 
+from ..refine import params as _methods  # noqa: F401  (registers the built-in method kinds)
+from ..registry import METHODS
+
 OFFICIAL_FILE = Path(__file__).with_name("official.yaml")
 
 # Our (dataset, model) -> the official DGflow config that cell reproduces: our reading of the release's names
@@ -73,6 +76,7 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
     theirs, ...]} for one cell. The method's f is the table column and is not compared (the release's
     configs set KL; the paper's JS and logD columns change f alone)."""
     spec, refine = config["methods"][method], config["refine"]
+    params = METHODS[spec["kind"]].from_config(spec)  # the mode and prior it runs with, as the refine stage
     found = official_entry(dataset, model)
     kind = spec["kind"]
     if found is None:
@@ -87,9 +91,8 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
         borrowed = (config["models"][model].get("logit_from") or {}).get("model")
         expected.update({"batch_size": entry["batch_size"], "generator_bn": "batch",
                          "latent_prior": entry["latent_prior"]})
-        ours.update({"batch_size": refine["batch_size"],
-                     "generator_bn": spec.get("generator_bn") or refine["generator_bn"],
-                     "latent_prior": spec.get("latent_prior") or model_prior})
+        ours.update({"batch_size": refine["batch_size"], "generator_bn": params.bn_mode(refine["generator_bn"]),
+                     "latent_prior": params.prior(model_prior)})
     if kind == "dgflow":
         expected.update({"space": "latent", "eta": entry["eta"], "gamma": entry["gamma"], "steps": entry["steps"],
                          "snapshot_every": entry["save_interval"], "discriminator": "raw",
@@ -108,8 +111,7 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
                          "latent_prior": "uniform" if dcgan else "normal"})
         ours.update({k: spec[k] for k in ("space", "optimizer", "lr", "steps", "snapshot_every", "k_eff",
                                           "k_eff_pairs", "k_eff_repeats", "k_eff_scope")})
-        ours.update({"latent_prior": spec.get("latent_prior") or model_prior,
-                     "generator_bn": spec.get("generator_bn") or refine["generator_bn"]})
+        ours.update({"latent_prior": params.prior(model_prior), "generator_bn": params.bn_mode(refine["generator_bn"])})
         if ours["latent_prior"] == "normal":  # the radial rule applies to a normal prior only
             expected["radial"], ours["radial"] = "dot-release", spec["radial"]
     elif kind != "base":

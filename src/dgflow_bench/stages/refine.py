@@ -52,7 +52,7 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
     dev = resolve_device(device)
     model = load_model_file(model_file)
     generator = model["generator"].to(dev).requires_grad_(False)
-    bn_mode = getattr(method, "generator_bn", None) or common["generator_bn"]  # the method's own, else the shared
+    bn_mode = method.bn_mode(common["generator_bn"])
     n_batchnorm = set_generator_bn_mode(generator, bn_mode)
     logit = _logit_network(model, method, disc_file, logit_model_file)
     if logit is None:
@@ -61,7 +61,7 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
         logit = logit.to(dev).requires_grad_(False)
         sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
     # a method may draw its latents from another prior (DOT's release: U[-1, 1]); same seed, same size
-    prior, dim = getattr(method, "latent_prior", None) or model["latent"]["prior"], model["latent"]["dim"]
+    prior, dim = method.prior(model["latent"]["prior"]), model["latent"]["dim"]
     z0 = sample_latents(prior, common["n_samples"], dim, common["seed"])
     storage = params.get("storage", "default")
     run = _Run(dataset, generator, logit, prior, z0, common, storage, dev, params.get("name", "?"))
