@@ -4,7 +4,8 @@
   and without `--directory`;
 - every external input the configured runs read (data roots, Inception weights, checkpoint folders) exists
   and, where a SHA-256 is known, matches it; errors name the config key and the fix;
-- intermediates deleted or damaged by hand are found, so the workflow rebuilds them with their dependants.
+- intermediates deleted or damaged by hand are found, so the workflow rebuilds them with their dependants;
+- which configured rows reproduce the authors' settings and which are variants (``setting_lines``).
 """
 
 from __future__ import annotations
@@ -148,3 +149,27 @@ def damaged_intermediates(config: dict, root: str | os.PathLike = ".") -> dict[s
             if written is not None and target.stat().st_size != written:
                 found[path] = f"{target.stat().st_size} bytes where {written} were written (truncated?)"
     return found
+
+
+def setting_lines(config: dict) -> list[str]:
+    """The configured rows of suites with official settings, official ones first, then variants: one line per
+    dataset / model / source listing its methods (the tables' captions say what each variant changes)."""
+    groups: dict[str, list[tuple[str, list[str]]]] = {"official": [], "variant": []}
+    for dataset, model, source in dg.runs(config):
+        suite = SUITES[DATASETS[dataset].suite]
+        if suite.official is None:
+            continue
+        settings = {method: suite.official(config, dataset, model, source, method)["setting"]
+                    for method in config["methods"]}
+        for setting, rows in groups.items():
+            methods = [m for m, s in settings.items() if s == setting]
+            if methods:
+                rows.append((f"{dataset} / {model} / {source}", methods))
+    if not any(groups.values()):
+        return []
+    lines = ["the authors' settings (settings/official.yaml) in this config:"]
+    for setting, why in (("official", "reproduce the authors' settings"),
+                         ("variant", "ours; the table captions say which fields differ")):
+        lines.append(f"  {setting} rows ({sum(len(m) for _, m in groups[setting])}, {why}):")
+        lines.extend(f"    {run}: {', '.join(methods)}" for run, methods in groups[setting])
+    return lines

@@ -12,10 +12,12 @@ import yaml
 from conftest import REPO
 
 from dgflow_bench.config import evaluate_params, runs, validate
+from dgflow_bench.preflight import setting_lines
 from dgflow_bench.report.images_tables import method_columns, method_table
-from dgflow_bench.settings.official import DGFLOW_CONFIG_OF, compare, load
+from dgflow_bench.settings.official import DGFLOW_CONFIG_OF, compare, compare_text, load
 
 PAPER = yaml.safe_load((REPO / "presets" / "images-paper.yaml").read_text())
+TEXT_PAPER = yaml.safe_load((REPO / "presets" / "text-paper.yaml").read_text())
 OFFICIAL_ROWS = ("base", "dot", "dgflow-kl", "dgflow-js", "dgflow-logd")
 
 
@@ -95,3 +97,39 @@ def test_image_cells_carry_their_setting_into_the_table():
     assert table.frame.iloc[0]["DGflow-KL (dgflow-kl-ft) setting"] == "variant"
     assert table.frame.iloc[0]["Base setting"] == "official"
     assert any("discriminator: 'finetuned' vs 'raw'" in mark for mark in table.marks)
+
+
+def test_each_discriminator_names_the_training_run_it_comes_from():
+    # DOT's files of one training run differ only in _G_ / _D_: d was trained with that config's generator
+    table = load()["dgflow"]
+    for name, entry in table.items():
+        run = entry["discriminator"]["trained_with"]
+        assert table[run]["generator"]["checkpoint"] == entry["discriminator"]["checkpoint"].replace("_D_", "_G_")
+        assert table[run]["dataset"] == entry["dataset"], name
+    borrowed = {name for name, entry in table.items() if entry["discriminator"]["trained_with"] != name}
+    assert "cifar10-snresnet" in borrowed and not borrowed & {"cifar10-wgan", "cifar10-sngan-ns", "stl10-sngan-hi"}
+
+
+def test_text_base_row_is_the_author_port_and_refinement_rows_are_ours():
+    text = load()["text"]
+    assert text["author_port"]["source"].startswith("abdulfatir/wgan-gp-billion-words")
+    assert text["wgan_gp_language"]["source"].startswith("igul222/improved_wgan_training gan_language.py")
+    config = validate(copy.deepcopy(TEXT_PAPER))
+    cell = ("billion-words", "wgan-gp-charcnn", "trained")
+    assert compare_text(config, *cell, "base")["setting"] == "official"
+    for method in config["methods"]:
+        if method != "base":
+            result = compare_text(config, *cell, method)
+            assert result["setting"] == "variant" and "no official" in result["differs"][0], method
+    config["models"]["wgan-gp-charcnn"]["train"]["critic_steps"] = 10  # the original TF code's value
+    assert compare_text(config, *cell, "base")["differs"] == ["critic_steps (train): 10 vs 5"]
+
+
+def test_a_dry_run_lists_official_and_variant_rows_apart():
+    lines = setting_lines(validate(copy.deepcopy(PAPER)))
+    official = lines.index("  official rows (35, reproduce the authors' settings):")
+    variant = next(i for i, line in enumerate(lines) if line.startswith("  variant rows (21,"))
+    assert official < variant
+    assert "    cifar10 / sn-resnet-gan / trained: base, dot, dgflow-kl, dgflow-js, dgflow-logd" in lines[official:variant]
+    assert "    cifar10 / sn-resnet-gan / trained: ddls, dgflow-kl-ft, dot-tangent" in lines[variant:]
+    assert setting_lines(validate(yaml.safe_load((REPO / "config.yaml").read_text()))) == []  # 2-D: no official

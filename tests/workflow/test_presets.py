@@ -25,7 +25,7 @@ def dry_run(configfile, workdir, *args) -> str:
            str(workdir), "--configfile", str(configfile), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    return proc.stdout + proc.stderr  # jobs on stdout; the official / variant rows on stderr
 
 
 def planned_jobs(output: str) -> list[tuple[str, str]]:
@@ -74,6 +74,9 @@ def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_for
     # 7 models x datasets, 8 methods each: 56 refine + evaluate runs at 50,000 samples
     assert counts == {"resolved_config": 1, "data": 2, "train": 7, "finetune_discriminator": 7, "refine": 56,
                       "evaluate": 56, "report_images": 1}, counts
+    # the official rows and the variant rows, listed apart before the jobs
+    assert "official rows (35, reproduce the authors' settings)" in output
+    assert "variant rows (21, ours; the table captions say which fields differ)" in output
     for rule, resources in jobs:
         assert re.search(r"\bmem_mb=\d+", resources), (rule, resources)
         assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

@@ -4,7 +4,7 @@ import shutil
 import sys
 
 from dgflow_bench.config import ConfigError
-from dgflow_bench.preflight import damaged_intermediates, external_input_errors
+from dgflow_bench.preflight import damaged_intermediates, external_input_errors, setting_lines
 
 KEPT_REPORT = "results/.kept-report"
 # Snakemake modes that run no job (housekeeping, reports, listings): the checks only warn there, so a missing
@@ -41,6 +41,16 @@ def _preflight():
 
 
 REBUILD = _preflight()
+
+
+def _announce_settings():
+    """Which rows reproduce the authors' settings and which are variants, before the job list (dry runs too)."""
+    if workflow.is_main_process and not any(arg.split("=")[0] in _NO_JOBS for arg in sys.argv[1:]):
+        for line in setting_lines(config):
+            print(f"dgflow-bench: {line}", file=sys.stderr)
+
+
+_announce_settings()
 
 
 def report_files():

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from ..io import read_json, write_text
 
-ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "step", "status"]
+ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "setting", "step", "status"]
 
 
 def final_rows(metric_files: list[str]) -> pd.DataFrame:
@@ -23,6 +23,8 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
         rows.append({"dataset": result["dataset"], "model": result["model"], "source": result["source"],
                      "method": result["method"], "discriminator": result.get("discriminator", ""),
                      "status": run_status(result), **final[0]})
+        if result.get("setting") is not None:  # suites with official settings: official | variant per row
+            rows[-1]["setting"] = result["setting"]["setting"]
     return pd.DataFrame(rows)
 
 
@@ -48,7 +50,7 @@ def _ordered(frame: pd.DataFrame, directions: dict[str, str]) -> pd.DataFrame:
         return next((i for i, p in enumerate(prefixes) if metric.startswith(p)), len(prefixes))
 
     metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS), key=lambda m: (rank(m), m))
-    return frame[ID_COLUMNS + metrics]
+    return frame[[c for c in ID_COLUMNS if c in frame.columns] + metrics]
 
 
 def _header(metric: str, directions: dict[str, str]) -> str:

@@ -22,9 +22,22 @@ def build(metric_files: list[str], params: dict, tables_stem: str, samples_path:
         f"the {params['evaluate']['js_reference']} reference lines; token unit: Unicode code points; values at each "
         f"method's configured final step."
     )
-    write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),
-                 order=params["method_order"])
+    write_tables(frame, tables_stem, caption=caption + STATUS_NOTE + _setting_note(results),
+                 directions=metric_directions(), order=params["method_order"])
     write_text(samples_path, _sample_lines(results, params))
+
+
+def _setting_note(results: list[dict]) -> str:
+    """Which rows reproduce the authors' settings and, for the others, what differs (ours vs theirs)."""
+    rated = [r for r in results if r.get("setting") is not None]
+    if not rated:
+        return ""
+    variants = sorted(f"{r['method']}: {'; '.join(r['setting']['differs'])}" for r in rated
+                      if r["setting"]["setting"] == "variant")
+    note = (" setting: 'official' where the row reproduces the authors' settings (model, recipe, data and JS "
+            "reference of the DGflow first author's WGAN-GP port, settings/official.yaml text.author_port), "
+            "else 'variant'; the official DGflow release has no text code, so every refinement row is a variant.")
+    return note + (" Variants (ours vs theirs): " + " | ".join(variants) + "." if variants else "")
 
 
 def _sample_lines(results: list[dict], params: dict, count: int = 8) -> str:

@@ -45,12 +45,17 @@ def official_entry(dataset: str, model: str) -> Optional[tuple[str, dict]]:
     return None if name is None else (name, load()["dgflow"][name])
 
 
-def _borrowed_d_model(entry: dict, model: str) -> Optional[str]:
-    """The model whose critic the official config uses as d, when it is not ``model``'s own."""
-    checkpoint = entry["discriminator"]["checkpoint"] or ""
-    if "SNGAN_NonSaturating" in checkpoint and model != "sn-dcgan-ns":
-        return "sn-dcgan-ns"
-    return None
+def _borrowed_d_model(dataset: str, entry: dict, model: str) -> Optional[str]:
+    """Our model whose critic the official config uses as d, when it is not ``model``'s own: the model of the
+    config that d was trained with (official.yaml: discriminator.trained_with)."""
+    run = entry["discriminator"]["trained_with"]
+    if run == DGFLOW_CONFIG_OF.get((dataset, model)):
+        return None
+    owners = [m for (d, m), name in DGFLOW_CONFIG_OF.items() if d == dataset and name == run]
+    if len(owners) != 1:
+        raise ValueError(f"official.yaml: d of {model} on {dataset} was trained with {run!r}, which maps to "
+                         f"{owners or 'none'} of our models (settings/official.py DGFLOW_CONFIG_OF)")
+    return owners[0]
 
 
 def _model_fields(config: dict, model: str, source: str, entry: dict) -> tuple[dict, dict]:
@@ -96,7 +101,7 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
     if kind == "dgflow":
         expected.update({"space": "latent", "eta": entry["eta"], "gamma": entry["gamma"], "steps": entry["steps"],
                          "snapshot_every": entry["save_interval"], "discriminator": "raw",
-                         "logit_from": _borrowed_d_model(entry, model), "corrector": entry["corrector"],
+                         "logit_from": _borrowed_d_model(dataset, entry, model), "corrector": entry["corrector"],
                          "sn_power_iterations": DGFLOW_SN_WARMUP})
         ours.update({k: spec[k] for k in ("space", "eta", "gamma", "steps", "snapshot_every", "discriminator")})
         ours.update({"logit_from": borrowed, "corrector": None, "sn_power_iterations": refine["sn_power_iterations"]})
@@ -120,3 +125,31 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
     differs = [f"{field}: {ours[field]!r} vs {expected[field]!r}" for field in expected
                if ours.get(field) != expected[field]]
     return {"setting": "official" if not differs else "variant", "official": name, "differs": differs}
+
+
+# our config key -> the author port's field (official.yaml: text.author_port)
+_TEXT_MODEL_KEYS = {"train": ("iterations", "critic_steps", "batch_size", "lr", "betas", "gp_weight"),
+                    "arch": ("z_dim", "dim", "n_blocks")}
+
+
+def compare_text(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
+    """The text suite's cells. The DGflow release has no text config, so no refinement row can reproduce an
+    official setting: every method but `base` is a variant by construction. The base row is official when
+    model, data and JS reference match the DGflow author's WGAN-GP port (official.yaml: text.author_port)."""
+    port = load()["text"]["author_port"]
+    spec, data = config["models"][model], config["datasets"][dataset]
+    ours = {f"{k} (train)" if part == "train" else k: spec[part][k] for part, keys in _TEXT_MODEL_KEYS.items()
+            for k in keys}
+    expected = {f"{k} (train)" if part == "train" else k: port[k] for part, keys in _TEXT_MODEL_KEYS.items()
+                for k in keys}
+    ours["betas (train)"] = list(ours["betas (train)"])
+    for key in ("max_lines", "vocab_size"):
+        ours[key], expected[key] = data[key], port[key]
+    ours["js_reference"], expected["js_reference"] = config["evaluate"]["js_reference"], port["js_reference"]
+    differs = [f"{field}: {ours[field]!r} vs {expected[field]!r}" for field in expected
+               if ours[field] != expected[field]]
+    kind = config["methods"][method]["kind"]
+    if kind != "base":
+        differs.insert(0, f"no official {kind} settings for text (the DGflow release has no text code): ours")
+    return {"setting": "official" if not differs else "variant", "official": "wgan-gp-billion-words (author port)",
+            "differs": differs}

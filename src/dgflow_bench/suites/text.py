@@ -68,6 +68,12 @@ def _metrics():
     return text_suite
 
 
+def _official(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
+    from ..settings.official import compare_text
+
+    return compare_text(config, dataset, model, source, method)
+
+
 def _outputs(runs: list[tuple[str, str, str]]) -> dict[str, list[str]]:
     tables = {ext: [f"results/tables/text_js.{ext}"] for ext in ("csv", "md", "tex")}
     return {**tables, "samples": ["results/tables/text_samples.md"]}
@@ -82,6 +88,7 @@ def _build(metric_files: list[str], params: dict, outputs: dict[str, list[str]])
 SUITES.register(NAME, Suite(
     name=NAME, modality=MODALITY, metrics=_metrics, evaluate_keys=("js_orders", "js_reference"),
     report=Report(_outputs, _build, captions={"csv": "text_table.rst", "samples": "text_samples.rst"}),
+    official=_official,
 ))
 DATASETS.register("billion-words", DatasetEntry(NAME, _billion_words, {"$ref": "#/definitions/text_dataset"},
                                                 check_root=_check_root))
