@@ -140,7 +140,7 @@ def run_child(command: list[str], log: Path) -> tuple[float, float]:
 def bench_rss(args, workdir: Path) -> list[dict]:
     sizes = sorted(args.rss_samples)
     configs = {n: validated_config(args.rss_width, n, args.batch, args.rss_steps) for n in sizes}
-    params = {n: refine_params(cfg, METHOD, DATASET) for n, cfg in configs.items()}
+    params = {n: refine_params(cfg, METHOD, DATASET, MODEL) for n, cfg in configs.items()}
     for n in sizes:  # the runs differ in n_samples only
         other = {**params[n], "refine": {**params[n]["refine"], "n_samples": params[sizes[0]]["refine"]["n_samples"]}}
         assert other == params[sizes[0]], "params differ in more than n_samples"

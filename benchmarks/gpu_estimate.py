@@ -48,14 +48,22 @@ def inception_flops() -> float:
     return forward_flops(net, torch.zeros(1, 3, 299, 299))
 
 
-def network_flops(model: str, dataset: str, arch: dict) -> tuple[float, float]:
-    """(G, D) forward FLOPs per sample."""
+def network_flops(model: str, dataset: str, config: dict) -> tuple[float, float, float]:
+    """(G, d, training nets) forward FLOPs per sample. d is the model's own critic, or for a model without one
+    the critic of the model it borrows (logit_from / the corrector's base); the training nets are the rest
+    (a VAE's encoder, a kernel GAN's feature critic, a GAN's critic)."""
     size = IMAGE_DATASETS[dataset][1]
+    arch = config["models"][model].get("arch", {})
     nets = MODELS[model].build(arch, {"channels": 3, "image_size": size})
     latent = MODELS[model].latent(arch)
+    image = torch.zeros(1, 3, size, size)
     g = forward_flops(nets["generator"], torch.zeros(1, latent["dim"]))
-    d = forward_flops(nets["critic"], torch.zeros(1, 3, size, size))
-    return g, d
+    others = sum(forward_flops(net, image) for role, net in nets.items() if role != "generator")
+    if "critic" in nets:
+        return g, forward_flops(nets["critic"], image), others
+    lender = (config["models"][model].get("logit_from") or {}).get("model") or "sn-dcgan-ns"
+    lent = MODELS[lender].build(config["models"][lender].get("arch", {}), {"channels": 3, "image_size": size})
+    return g, forward_flops(lent["critic"], image), others
 
 
 def job_flops(config: dict) -> dict[str, list[tuple[str, float]]]:
@@ -64,19 +72,21 @@ def job_flops(config: dict) -> dict[str, list[tuple[str, float]]]:
     inception = inception_flops()
     n, evaluate = config["refine"]["n_samples"], config["evaluate"]
     for (dataset, model), spec in ((dm, config["models"][dm[1]]) for dm in _pairs(config)):
-        g, d = network_flops(model, dataset, spec.get("arch", {}))
+        g, d, trained_nets = network_flops(model, dataset, config)
         name = f"{dataset}/{model}"
         train = spec["train"]
-        gp = 4 * d if getattr(MODELS[model], "loss", None) == "wgan-gp" else 0.0
-        per_iteration = train["critic_steps"] * (g + 2 * d + 4 * d + gp) + 3 * (g + d)
+        gp = 4 * trained_nets if getattr(MODELS[model], "loss", None) == "wgan-gp" or train.get("gp_weight") else 0.0
+        # critic updates (a likelihood model has none) and one update of everything else
+        per_iteration = (train.get("critic_steps", 0) * (g + 6 * trained_nets + gp)
+                         + 3 * (g + trained_nets) * (2 if model == "glow" else 1))  # glow: encode + decode
         jobs["train"].append((name, train["iterations"] * train["batch_size"] * per_iteration))
-        if any(uses_finetuned(config, m) for m in config["methods"]):
+        if any(uses_finetuned(config, model, m) for m in config["methods"]):
             ft = config["finetune"]
             jobs["finetune"].append((name, ft["steps"] * ft["batch_size"] * (g + 6 * d)))
         corrected = spec.get("density_ratio", {}).get("kind") == "corrector"
         for method, mspec in config["methods"].items():
             steps = mspec.get("steps", 0)
-            d_here = 2 * d if corrected and uses_finetuned(config, method) else d
+            d_here = 2 * d if corrected and uses_finetuned(config, model, method) else d
             jobs["refine"].append((f"{name}/{method}", n * (g + 3 * steps * (g + d_here))))
             snapshots = 1 + (steps // mspec["snapshot_every"] if steps else 0)
             passes = 2 if evaluate.get("pytorch_fid_crosscheck") else 1

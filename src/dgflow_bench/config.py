@@ -14,6 +14,7 @@ from typing import Iterator
 import yaml
 
 from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES
+from .refine.params import resolve_discriminator
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -106,10 +107,11 @@ def _non_finite(node, path: str = ""):
 
 def check_density_ratio_bases(config: dict) -> None:
     """A corrector's d_phi is the critic of models.<base_model> on the same dataset: that model must run there,
-    from base_source. Checked only when some method uses the fine-tuned discriminator (else none is built)."""
-    if not any(uses_finetuned(config, method) for method in config["methods"]):
-        return
+    from base_source. Checked for models some method refines along the fine-tuned discriminator (else none
+    is built)."""
     for model, spec in config["models"].items():
+        if not any(uses_finetuned(config, model, method) for method in config["methods"]):
+            continue
         estimator = density_ratio(config, model)
         if estimator["kind"] != "corrector":
             continue
@@ -208,9 +210,18 @@ def density_ratio(config: dict, model: str) -> dict:
     return config["models"][model].get("density_ratio", {"kind": "logistic"})
 
 
-def refine_params(config: dict, method: str, dataset: str) -> dict:
-    # Only this method's block and the shared latent settings: editing one method reruns only its jobs.
-    params = {"name": method, "method": config["methods"][method], "refine": config["refine"]}
+def discriminator_for(config: dict, model: str, method: str) -> str | None:
+    """'raw', 'finetuned', or None (a method that follows no discriminator) for this model and method."""
+    return resolve_discriminator(config["methods"][method], config["models"][model])
+
+
+def refine_params(config: dict, method: str, dataset: str, model: str) -> dict:
+    # Only this method's block (its discriminator resolved for the model) and the shared latent settings:
+    # editing one method reruns only its jobs.
+    spec = dict(config["methods"][method])
+    if "discriminator" in spec:
+        spec["discriminator"] = discriminator_for(config, model, method)
+    params = {"name": method, "method": spec, "refine": config["refine"]}
     storage = SUITES[DATASETS[dataset].suite].sample_storage  # e.g. images: the form their protocol scores
     if storage is not None:
         params["storage"] = storage(config["evaluate"])
@@ -219,7 +230,7 @@ def refine_params(config: dict, method: str, dataset: str) -> dict:
 
 def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:
     labels = {"dataset": dataset, "model": model, "source": source, "method": method,
-              "discriminator": config["methods"][method].get("discriminator", "")}
+              "discriminator": discriminator_for(config, model, method) or ""}
     suite = SUITES[DATASETS[dataset].suite]
     if suite.official is not None:  # official | variant, and which fields differ from the authors' settings
         labels["setting"] = suite.official(config, dataset, model, source, method)
@@ -236,5 +247,9 @@ def report_params(config: dict, suite: str) -> dict:
                         for name, spec in config["methods"].items()}}
 
 
-def uses_finetuned(config: dict, method: str) -> bool:
-    return config["methods"][method].get("discriminator") == "finetuned"
+def uses_finetuned(config: dict, model: str, method: str) -> bool:
+    return discriminator_for(config, model, method) == "finetuned"
+
+
+def follows_raw(config: dict, model: str, method: str) -> bool:
+    return discriminator_for(config, model, method) == "raw"

@@ -23,7 +23,6 @@ def sidecar(pattern: str) -> str:
 def intermediates(config: dict) -> dict[str, set[str]]:
     """{file: files made directly from it} for every intermediate the config's runs produce."""
     methods = list(config["methods"])
-    finetuned = [method for method in methods if dg.uses_finetuned(config, method)]
     users: dict[str, set[str]] = {}
 
     def made_from(source_file: str, *targets: str) -> None:
@@ -40,6 +39,7 @@ def intermediates(config: dict) -> dict[str, set[str]]:
             made_from(samples, metrics)
             made_from(data, metrics)
             made_from(metrics)  # read by the report, whose tables are rebuilt when it is
+        finetuned = [method for method in methods if dg.uses_finetuned(config, m, method)]
         if finetuned:
             made_from(model, disc)
             made_from(data, disc)

@@ -37,10 +37,11 @@ def discriminator(config: dict, dataset: str, name: str, source: str) -> str:
 
 
 def refinement(config: dict, dataset: str, name: str, source: str, method: str) -> str:
-    parts = {"model": model(config, dataset, name, source), "refine": dg.refine_params(config, method, dataset)}
-    if dg.uses_finetuned(config, method):
+    parts = {"model": model(config, dataset, name, source),
+             "refine": dg.refine_params(config, method, dataset, name)}
+    if dg.uses_finetuned(config, name, method):
         parts["discriminator"] = discriminator(config, dataset, name, source)
-    elif config["methods"][method].get("discriminator") == "raw" and dg.raw_logit_from(config, name):
+    elif dg.follows_raw(config, name, method) and dg.raw_logit_from(config, name):
         borrowed = dg.raw_logit_from(config, name)
         parts["logit_model"] = model(config, dataset, borrowed["model"], borrowed["source"])
     return digest(parts)

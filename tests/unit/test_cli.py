@@ -99,7 +99,7 @@ def refine(model: Path, out: Path, method: dict) -> subprocess.CompletedProcess:
     config = validate({"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
                        "methods": {"flow-under-test": method},
                        "refine": {"n_samples": 64, "batch_size": 64, "seed": 0}})
-    params = refine_params(config, "flow-under-test", "25gaussians")
+    params = refine_params(config, "flow-under-test", "25gaussians", "wgan-gp")
     return subprocess.run(cli("refine", "--dataset", "25gaussians", "--model-file", str(model), "--params", json.dumps(params), "--out",
                               str(out), "--device", "cpu", "--no-progress"), capture_output=True, text=True)
 

@@ -26,8 +26,8 @@ def test_shipped_configs_validate(path):
 def test_defaults_fill_in_from_the_schema():
     config = validate(MINIMAL)
     flow = config["methods"]["flow"]
-    # the model's own logit by default, as the official DGflow configs run it
-    assert flow == {"kind": "dgflow", "discriminator": "raw", "generator_bn": None, "latent_prior": None, "f": "KL",
+    # the discriminator the model's block names by default (the GANs: their own logit, as the official configs)
+    assert flow == {"kind": "dgflow", "discriminator": "model", "generator_bn": None, "latent_prior": None, "f": "KL",
                     "space": "latent", "eta": 0.01, "gamma": 0.01, "steps": 25, "snapshot_every": 5,
                     "support": "clip"}
     assert config["models"]["wgan-gp"]["sources"] == ["trained"]
@@ -62,8 +62,11 @@ def test_seeds_are_stable_and_distinct():
 
 def test_refine_params_hold_only_their_method():
     config = validate({**MINIMAL, "methods": {"a": {"kind": "dgflow"}, "b": {"kind": "ddls"}}})
-    params = refine_params(config, "a", "swissroll")
-    assert params["method"] == config["methods"]["a"] and set(params) == {"name", "method", "refine"}
+    params = refine_params(config, "a", "swissroll", "wgan-gp")
+    # the method's block, its discriminator resolved for the model ('model' -> the GAN's own critic, raw)
+    assert config["methods"]["a"]["discriminator"] == "model"
+    assert params["method"] == {**config["methods"]["a"], "discriminator": "raw"}
+    assert set(params) == {"name", "method", "refine"}
     assert "storage" not in params  # the image protocol never reruns 2-D refinements
 
 
@@ -71,8 +74,8 @@ def test_image_protocol_picks_the_snapshot_storage():
     methods = {"a": {"kind": "dgflow"}}
     clean = validate({**MINIMAL, "methods": methods})
     legacy = validate({**MINIMAL, "methods": methods, "evaluate": {"image_protocol": "dgflow-legacy"}})
-    assert refine_params(clean, "a", "cifar10")["storage"] == "uint8"
-    assert refine_params(legacy, "a", "cifar10")["storage"] == "float32"
+    assert refine_params(clean, "a", "cifar10", "wgan-gp")["storage"] == "uint8"
+    assert refine_params(legacy, "a", "cifar10", "wgan-gp")["storage"] == "float32"
 
 
 def test_import_params_hold_only_what_the_importer_reads():

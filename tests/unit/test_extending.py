@@ -126,7 +126,7 @@ def test_a_method_and_a_family_registered_here_run_through_the_stages(registered
     samples = {}
     for name in ("base", "shifted"):
         samples[name] = str(tmp_path / f"{name}.npz")
-        refine_stage.run("25gaussians", model, None, dg.refine_params(config, name, "25gaussians"), samples[name],
+        refine_stage.run("25gaussians", model, None, dg.refine_params(config, name, "25gaussians", "toy-linear"), samples[name],
                          "cpu", progress=False)
         evaluate_stage.run(samples[name], data, dg.evaluate_params(config, "25gaussians", "toy-linear", "trained",
                                                                    name), str(tmp_path / f"{name}.json"), False)
@@ -140,7 +140,7 @@ def test_a_method_and_a_family_registered_here_run_through_the_stages(registered
     assert metrics["method"] == "shifted" and [r["step"] for r in metrics["per_step"]] == [0, 1]
 
     # a method that follows the model's own logit says what to do when the family has none
-    flow = {"name": "flow", "method": METHODS["dgflow"]().as_dict(), "refine": config["refine"]}
+    flow = {"name": "flow", "method": {**METHODS["dgflow"]().as_dict(), "discriminator": "raw"}, "refine": config["refine"]}
     with pytest.raises(ValueError, match="holds none .*discriminator: finetuned"):
         refine_stage.run("25gaussians", model, None, flow, str(tmp_path / "flow.npz"), "cpu", progress=False)
 

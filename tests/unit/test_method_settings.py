@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dgflow_bench.catalog import MODELS
-from dgflow_bench.config import ConfigError, validate
+from dgflow_bench.config import ConfigError, refine_params, validate
 from dgflow_bench.io import config_path_for, read_json
 from dgflow_bench.models.store import save_model_file
 from dgflow_bench.refine.dot import DOT_RELEASE_RADIAL_SCALE, dot_release_radial, tangent_projection
@@ -32,8 +32,8 @@ def run_method(tmp_path, model, method: dict, name="m", n=8, batch=4, **kwargs):
     config = validate({"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
                        "methods": {name: method}, "refine": {"n_samples": n, "batch_size": batch, "seed": 3}})
     out = tmp_path / f"{name}.npz"
-    refine.run("25gaussians", model, None, {"name": name, "method": config["methods"][name],
-                                            "refine": config["refine"]}, str(out), "cpu", False, **kwargs)
+    refine.run("25gaussians", model, None, refine_params(config, name, "25gaussians", "wgan-gp"), str(out), "cpu",
+               False, **kwargs)
     return out, read_json(config_path_for(out))
 
 

@@ -19,6 +19,7 @@ from dgflow_bench.settings.official import DGFLOW_CONFIG_OF, compare, compare_te
 PAPER = yaml.safe_load((REPO / "presets" / "images-paper.yaml").read_text())
 TEXT_PAPER = yaml.safe_load((REPO / "presets" / "text-paper.yaml").read_text())
 OFFICIAL_ROWS = ("base", "dot", "dgflow-kl", "dgflow-js", "dgflow-logd")
+CORRECTED = ("mmdgan", "ocfgan-gp", "vae")
 
 
 def test_every_official_entry_cites_its_file_and_has_the_fields():
@@ -37,16 +38,18 @@ def test_every_official_entry_cites_its_file_and_has_the_fields():
 def test_the_paper_preset_reproduces_the_official_configs_cell_by_cell():
     config = validate(copy.deepcopy(PAPER))
     cells = [(run, method) for run in runs(config) for method in config["methods"]]
-    assert len(cells) == 7 * 8
+    assert len(cells) == 10 * 8
     for (dataset, model, source), method in cells:
         result = compare(config, dataset, model, source, method)
-        if method in OFFICIAL_ROWS:
+        # MMDGAN, OCFGAN-GP and the VAE follow d_phi + d_lambda in every row: -ft is the same official setting
+        if method in OFFICIAL_ROWS or (method == "dgflow-kl-ft" and model in CORRECTED):
             assert result == {"setting": "official", "official": DGFLOW_CONFIG_OF[(dataset, model)],
                               "differs": []}, (dataset, model, method, result["differs"])
         else:  # the suffixed rows and DDLS (no official code) are variants that say why
             assert result["setting"] == "variant" and result["differs"], (dataset, model, method)
     sn_resnet = compare(config, "cifar10", "sn-resnet-gan", "trained", "dgflow-kl-ft")
-    assert sn_resnet["differs"] == ["discriminator: 'finetuned' vs 'raw'"]
+    # the -ft variant adds a corrector to the same d_phi
+    assert sn_resnet["differs"] == ["discriminator: 'finetuned' vs 'raw'", "corrector: 't_sndcgan' vs None"]
 
 
 @pytest.mark.parametrize("path, value, expected", [
@@ -71,7 +74,7 @@ def test_sn_resnet_gan_follows_the_non_saturating_sn_dcgan_discriminator():
     config = copy.deepcopy(PAPER)
     del config["models"]["sn-resnet-gan"]["logit_from"]
     result = compare(validate(config), "cifar10", "sn-resnet-gan", "trained", "dgflow-kl")
-    assert result["differs"] == ["logit_from: None vs 'sn-dcgan-ns'"]
+    assert result["differs"] == ["d_phi: 'sn-resnet-gan' vs 'sn-dcgan-ns'"]
 
 
 def test_dot_rows_follow_the_dot_release():
@@ -127,9 +130,17 @@ def test_text_base_row_is_the_author_port_and_refinement_rows_are_ours():
 
 def test_a_dry_run_lists_official_and_variant_rows_apart():
     lines = setting_lines(validate(copy.deepcopy(PAPER)))
-    official = lines.index("  official rows (35, reproduce the authors' settings):")
-    variant = next(i for i, line in enumerate(lines) if line.startswith("  variant rows (21,"))
+    official = lines.index("  official rows (53, reproduce the authors' settings):")
+    variant = next(i for i, line in enumerate(lines) if line.startswith("  variant rows (27,"))
     assert official < variant
     assert "    cifar10 / sn-resnet-gan / trained: base, dot, dgflow-kl, dgflow-js, dgflow-logd" in lines[official:variant]
     assert "    cifar10 / sn-resnet-gan / trained: ddls, dgflow-kl-ft, dot-tangent" in lines[variant:]
     assert setting_lines(validate(yaml.safe_load((REPO / "config.yaml").read_text()))) == []  # 2-D: no official
+
+
+def test_corrected_models_follow_d_phi_plus_the_corrector_like_the_release():
+    config = validate(copy.deepcopy(PAPER))
+    assert compare(config, "cifar10", "vae", "trained", "dgflow-kl")["setting"] == "official"
+    config["models"]["vae"]["discriminator"] = "raw"  # d_phi alone: the release adds its corrector
+    assert compare(validate(config), "cifar10", "vae", "trained", "dgflow-kl")["differs"] == [
+        "discriminator: 'raw' vs 'finetuned'", "corrector: None vs 't_sndcgan'"]

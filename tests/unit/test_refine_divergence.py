@@ -10,7 +10,7 @@ import yaml
 
 from conftest import REPO
 
-from dgflow_bench.config import validate
+from dgflow_bench.config import refine_params as dg_refine_params, validate
 from dgflow_bench.io import config_path_for, read_json
 from dgflow_bench.models.store import save_model_file
 from dgflow_bench.catalog import MODELS
@@ -35,7 +35,7 @@ def refine_params(eta: float, steps: int = 6, kind: str = "dgflow") -> dict:
     config["methods"] = {"flow": {**method, "steps": steps, "snapshot_every": 2}}
     config["refine"] = {"n_samples": 64, "batch_size": 32, "seed": 1}
     config = validate(config)
-    return {"name": "flow", "method": config["methods"]["flow"], "refine": config["refine"]}
+    return dg_refine_params(config, "flow", "25gaussians", "wgan-gp")
 
 
 def test_divergence_is_recorded_and_earlier_snapshots_kept(tmp_path, model_file):

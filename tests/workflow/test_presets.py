@@ -71,12 +71,12 @@ def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_for
                      "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"))
     jobs = [(rule, res) for rule, res in planned_jobs(output) if rule != "all"]
     counts = {rule: sum(r == rule for r, _ in jobs) for rule, _ in jobs}
-    # 7 models x datasets, 8 methods each: 56 refine + evaluate runs at 50,000 samples
-    assert counts == {"resolved_config": 1, "data": 2, "train": 7, "finetune_discriminator": 7, "refine": 56,
-                      "evaluate": 56, "report_images": 1}, counts
+    # 10 models x datasets, 8 methods each: 80 refine + evaluate runs at 50,000 samples
+    assert counts == {"resolved_config": 1, "data": 2, "train": 10, "finetune_discriminator": 10, "refine": 80,
+                      "evaluate": 80, "report_images": 1}, counts
     # the official rows and the variant rows, listed apart before the jobs
-    assert "official rows (35, reproduce the authors' settings)" in output
-    assert "variant rows (21, ours; the table captions say which fields differ)" in output
+    assert "official rows (53, reproduce the authors' settings)" in output
+    assert "variant rows (27, ours; the table captions say which fields differ)" in output
     for rule, resources in jobs:
         assert re.search(r"\bmem_mb=\d+", resources), (rule, resources)
         assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

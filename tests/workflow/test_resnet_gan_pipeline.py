@@ -1,7 +1,7 @@
 """SN-ResNet-GAN as a registered image model and the d_phi + d_lambda density-ratio corrector as the
 `finetuned` discriminator of the DAG: config defaults and cross-checks, the builds at 32 / 48 px, the
 corrected discriminator's save / load round trip through the finetune stage (forward = d_phi + d_lambda,
-d_phi bit-identical to the base model's critic), and presets/images-resnet-tiny.yaml end to end."""
+d_phi bit-identical to the base model's critic). The preset end to end: tests/workflow/test_image_families.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from conftest import REPO
 
 from dgflow_bench.cli import main as cli_main
 from dgflow_bench.config import ConfigError, finetune_params, validate
@@ -23,8 +21,6 @@ from dgflow_bench.catalog import MODELS
 from dgflow_bench.stages import finetune, train
 from dgflow_bench.models.corrected import CorrectedLogit
 from dgflow_bench.training.corrector import train_corrector, zero_last_layer
-from fixtures.images import make_cifar
-from fixtures.workflow import snakemake, write_config
 
 TINY_ARCH = {"g_ch": 16, "d_ch": 16}
 METHODS = {"base": {"kind": "base"}, "flow": {"kind": "dgflow", "discriminator": "finetuned"}}
@@ -216,34 +212,3 @@ def test_cli_corrector_needs_the_base_model_file(corrector_run, capsys):
                    "--data", corrector_run["data"], "--params", json.dumps(corrector_run["params"]),
                    "--out", str(corrector_run["tmp"] / "x.pt"), "--device", "cpu", "--no-progress"])
     assert rc == 1 and "needs --base-model-file" in capsys.readouterr().err
-
-
-@pytest.mark.workflow
-def test_resnet_tiny_preset_end_to_end(tmp_path):
-    make_cifar(tmp_path / "cifar")
-    config = yaml.safe_load((REPO / "presets" / "images-resnet-tiny.yaml").read_text())
-    config["datasets"]["cifar10"]["root"] = str(tmp_path / "cifar")
-    workdir = tmp_path / "run"
-    write_config(workdir, config)
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-
-    models = workdir / "results/models/cifar10"
-    d = load_model_file(models / "sn-resnet-gan/trained/disc-finetuned.pt")["critic"]
-    d_phi = load_model_file(models / "sn-dcgan-ns/trained/model.pt")["critic"]
-    assert isinstance(d, CorrectedLogit)
-    assert all(torch.equal(d.base.state_dict()[k], v) for k, v in d_phi.state_dict().items())
-    # sn-dcgan-ns keeps its own logistic fine-tune
-    assert not isinstance(load_model_file(models / "sn-dcgan-ns/trained/disc-finetuned.pt")["critic"], CorrectedLogit)
-    resolved = (models / "sn-resnet-gan/trained/disc-finetuned.config.json").read_text()
-    assert '"kind": "corrector"' in resolved and "sn-dcgan-ns/trained/model.pt" in resolved
-    # the corrector's resume checkpoint is scratch, removed once the job has finished
-    assert not (models / "sn-resnet-gan/trained/finetune-state.pt").exists()
-    for method in ("base", "dgflow-kl"):
-        assert (workdir / f"results/metrics/cifar10/sn-resnet-gan/trained/{method}.json").exists()
-    assert "sn-resnet-gan" in (workdir / "results/tables/images_fid.csv").read_text()
-    # the raw rows of sn-resnet-gan followed sn-dcgan-ns's critic (models.sn-resnet-gan.logit_from)
-    record = json.loads((workdir / "results/samples/cifar10/sn-resnet-gan/trained/dgflow-kl.config.json").read_text())
-    assert record["logit_model_file"] == "results/models/cifar10/sn-dcgan-ns/trained/model.pt"
-    assert json.loads((workdir / "results/samples/cifar10/sn-dcgan-ns/trained/dgflow-kl.config.json").read_text()
-                      )["logit_model_file"] is None

@@ -39,7 +39,7 @@ def metric_files(suite):
 
 
 def finetuned_disc(wildcards):
-    if dg.uses_finetuned(config, wildcards.method):
+    if dg.uses_finetuned(config, wildcards.model, wildcards.method):
         return layout.DISC.format(dataset=wildcards.dataset, model=wildcards.model, source=wildcards.source)
     return []
 
@@ -60,7 +60,7 @@ def density_ratio_base(wildcards):
 def raw_logit_model(wildcards):
     """The model file whose critic is this model's raw discriminator (models.<model>.logit_from), if any."""
     borrowed = dg.raw_logit_from(config, wildcards.model)
-    if borrowed is None or config["methods"][wildcards.method].get("discriminator") != "raw":
+    if borrowed is None or not dg.follows_raw(config, wildcards.model, wildcards.method):
         return []
     return layout.MODEL.format(dataset=wildcards.dataset, model=borrowed["model"], source=borrowed["source"])
 

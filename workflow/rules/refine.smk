@@ -14,7 +14,7 @@ rule refine:
         samples=layout.SAMPLES,
         record=layout.sidecar(layout.SAMPLES),
     params:
-        cfg=lambda w: as_json(dg.refine_params(config, w.method, w.dataset)),
+        cfg=lambda w: as_json(dg.refine_params(config, w.method, w.dataset, w.model)),
         provenance=lambda w: provenance.refinement(config, w.dataset, w.model, w.source, w.method),
         disc=disc_flag,
         logit_model=logit_model_flag,

@@ -17,10 +17,12 @@ from typing import Any, ClassVar, Optional
 from ..registry import METHODS
 
 DISCRIMINATOR = {
-    "enum": ["raw", "finetuned"],
-    "description": "raw: the model's own discriminator / critic logit, as every official DGflow config runs it "
-                   "(clear-nus/DGflow configs/*.yml: disc_type c_wgan for WGAN-GP, c_sndcgan for SN-DCGAN); "
-                   "finetuned: the density-ratio estimator of the finetune stage (a variant; name such rows ...-ft)",
+    "enum": ["model", "raw", "finetuned"],
+    "description": "model: the discriminator the model's block names (models.<m>.discriminator; raw for the GANs, "
+                   "the corrected d_phi + d_lambda for MMDGAN, OCFGAN-GP and the VAE, as the official configs); "
+                   "raw: the model's own discriminator / critic logit (or models.<m>.logit_from's), as the official "
+                   "GAN configs run it (clear-nus/DGflow configs/*.yml: disc_type c_wgan for WGAN-GP, c_sndcgan for "
+                   "SN-DCGAN); finetuned: the density-ratio estimator of the finetune stage",
 }
 SUPPORT = {"enum": ["clip", "reflect", "none"]}
 LATENT_PRIOR = {
@@ -35,6 +37,15 @@ GENERATOR_BN = {
                    "code never leaves train mode (batch statistics), DOT's runs train=False (stored statistics) "
                    "(settings/official.yaml)",
 }
+
+
+def resolve_discriminator(method_spec: dict, model_spec: dict) -> Optional[str]:
+    """'raw' or 'finetuned' for a method block on a model block; None for a method that follows no
+    discriminator (base). 'model' takes the model's own choice, models.<m>.discriminator (default raw)."""
+    kind = method_spec.get("discriminator")
+    if kind == "model":
+        return model_spec.get("discriminator", "raw")
+    return kind
 
 
 def knob(default: Any, description: str = "", **schema: Any):
@@ -98,8 +109,13 @@ class MethodParams:
 
     @property
     def discriminator_kind(self) -> str:
-        """'raw' or 'finetuned': which logit the method follows (the base row follows none)."""
-        return getattr(self, "discriminator", "raw")
+        """'raw' or 'finetuned': which logit the method follows (the base row follows none). The stage gets
+        parameters whose 'model' is already resolved (resolve_discriminator)."""
+        kind = getattr(self, "discriminator", "raw")
+        if kind == "model":
+            raise ValueError("discriminator 'model' must be resolved against the model's block first "
+                             "(refine.params.resolve_discriminator; config.refine_params does it)")
+        return kind
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
         """Refine one batch of latents ``z0`` -> refine.common.RefinementResult."""
@@ -128,7 +144,7 @@ class BaseParams(MethodParams):
 @method("dgflow")
 @dataclass(frozen=True)
 class DGflowParams(MethodParams):
-    discriminator: str = knob("raw", **DISCRIMINATOR)
+    discriminator: str = knob("model", **DISCRIMINATOR)
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     f: str = knob("KL", "f-divergence", enum=["KL", "JS", "logD"])
@@ -150,7 +166,7 @@ class DGflowParams(MethodParams):
 @method("dot")
 @dataclass(frozen=True)
 class DOTParams(MethodParams):
-    discriminator: str = knob("raw", **DISCRIMINATOR)
+    discriminator: str = knob("model", **DISCRIMINATOR)
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     space: str = knob("latent", enum=["latent", "data"])
@@ -187,9 +203,10 @@ class DOTParams(MethodParams):
 @method("ddls")
 @dataclass(frozen=True)
 class DDLSParams(MethodParams):
-    discriminator: str = knob("raw", **{**DISCRIMINATOR, "description": (
-        "raw: the model's own discriminator logit, as DDLS (Che et al. 2020) uses its SN-GAN discriminator; "
-        "finetuned: the finetune stage's density-ratio estimator (a variant; name such rows ...-ft)")})
+    discriminator: str = knob("model", **{**DISCRIMINATOR, "description": (
+        "model: the model's own choice (models.<m>.discriminator); raw: the model's own discriminator logit, as "
+        "DDLS (Che et al. 2020) uses its SN-GAN discriminator; finetuned: the finetune stage's density-ratio "
+        "estimator")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     eps: float = knob(0.01, "Langevin step (noise std sqrt(eps))", type="number", exclusiveMinimum=0)

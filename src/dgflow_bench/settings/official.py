@@ -17,17 +17,23 @@ from typing import Optional
 import yaml
 
 from ..refine import params as _methods  # noqa: F401  (registers the built-in method kinds)
+from ..refine.params import resolve_discriminator
 from ..registry import METHODS
 
 OFFICIAL_FILE = Path(__file__).with_name("official.yaml")
 
 # Our (dataset, model) -> the official DGflow config that cell reproduces: our reading of the release's names
-# (c_dcgan + c_wgan = the WGAN-GP DCGAN, c_dcgan + c_sndcgan = SN-DCGAN, c_resnet = SN-ResNet-GAN).
+# (c_dcgan + c_wgan = the WGAN-GP DCGAN, c_dcgan + c_sndcgan = SN-DCGAN, c_resnet = SN-ResNet-GAN, t_cnn = MMDGAN or
+# OCFGAN-GP by the checkpoint's name, t_cnn_vae = the VAE, t_glow = Glow).
 DGFLOW_CONFIG_OF = {
     ("cifar10", "wgan-gp-dcgan"): "cifar10-wgan",
     ("cifar10", "sn-dcgan-ns"): "cifar10-sngan-ns",
     ("cifar10", "sn-dcgan-hinge"): "cifar10-sngan-hi",
     ("cifar10", "sn-resnet-gan"): "cifar10-snresnet",
+    ("cifar10", "mmdgan"): "cifar10-mmdgan",
+    ("cifar10", "ocfgan-gp"): "cifar10-ocfgan",
+    ("cifar10", "vae"): "cifar10-vae",
+    ("cifar10", "glow"): "cifar10-glow",
     ("stl10-48", "wgan-gp-dcgan"): "stl10-wgan",
     ("stl10-48", "sn-dcgan-ns"): "stl10-sngan-ns",
     ("stl10-48", "sn-dcgan-hinge"): "stl10-sngan-hi",
@@ -45,27 +51,40 @@ def official_entry(dataset: str, model: str) -> Optional[tuple[str, dict]]:
     return None if name is None else (name, load()["dgflow"][name])
 
 
-def _borrowed_d_model(dataset: str, entry: dict, model: str) -> Optional[str]:
-    """Our model whose critic the official config uses as d, when it is not ``model``'s own: the model of the
-    config that d was trained with (official.yaml: discriminator.trained_with)."""
+def _d_model(dataset: str, entry: dict) -> str:
+    """Our model whose critic is the official config's d: the model of the config that d was trained with
+    (official.yaml: discriminator.trained_with; for SN-ResNet-GAN, MMDGAN, ... another model's)."""
     run = entry["discriminator"]["trained_with"]
-    if run == DGFLOW_CONFIG_OF.get((dataset, model)):
-        return None
     owners = [m for (d, m), name in DGFLOW_CONFIG_OF.items() if d == dataset and name == run]
     if len(owners) != 1:
-        raise ValueError(f"official.yaml: d of {model} on {dataset} was trained with {run!r}, which maps to "
+        raise ValueError(f"official.yaml: a d on {dataset} was trained with {run!r}, which maps to "
                          f"{owners or 'none'} of our models (settings/official.py DGFLOW_CONFIG_OF)")
     return owners[0]
+
+
+def _our_d(config: dict, model: str, discriminator: str) -> dict:
+    """How a row's d is made: raw or fine-tuned, whose critic (d_phi), and the corrector added to it."""
+    spec = config["models"][model]
+    if discriminator == "raw":
+        return {"discriminator": "raw", "d_phi": (spec.get("logit_from") or {}).get("model") or model,
+                "corrector": None}
+    estimator = spec.get("density_ratio", {"kind": "logistic"})
+    if estimator["kind"] == "corrector":  # d_lambda: an SN-DCGAN discriminator, the release's t_sndcgan
+        return {"discriminator": "finetuned", "d_phi": estimator["base_model"], "corrector": "t_sndcgan"}
+    return {"discriminator": "finetuned", "d_phi": model, "corrector": None}
 
 
 def _model_fields(config: dict, model: str, source: str, entry: dict) -> tuple[dict, dict]:
     """(ours, official) for how the model was made: its length, and for a pipeline-trained DCGAN the recipe
     of DOT's train_GAN.py that made the release's checkpoints (official.yaml: dot.images.checkpoints)."""
     spec = config["models"][model]
-    official = {"model iterations": entry["generator"]["iterations"]}
+    # the release's .pth generators carry no iteration count: nothing to compare then
+    official = {"model iterations": entry["generator"]["iterations"]} if entry["generator"]["iterations"] else {}
     if source != "trained":
+        if not official:
+            return {}, {}
         return {"model iterations": config["sources"].get(source, {}).get("image_iteration")}, official
-    ours = {"model iterations": spec["train"]["iterations"]}
+    ours = {"model iterations": spec["train"]["iterations"]} if official else {}
     if entry["generator"]["kind"] == "c_dcgan":
         official.update({"critic_steps": 5, "batch_size (train)": 64, "lr (train)": 2.0e-4,
                          "betas (train)": [0.0, 0.9], "z_prior (train)": entry.get("generator_training_prior")})
@@ -93,18 +112,21 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
     expected["n_samples"], ours["n_samples"] = entry["n_images"], refine["n_samples"]
     expected["z_dim"], ours["z_dim"] = entry["z_dim"], arch.get("z_dim")
     if kind in ("base", "dgflow"):
-        borrowed = (config["models"][model].get("logit_from") or {}).get("model")
         expected.update({"batch_size": entry["batch_size"], "generator_bn": "batch",
                          "latent_prior": entry["latent_prior"]})
         ours.update({"batch_size": refine["batch_size"], "generator_bn": params.bn_mode(refine["generator_bn"]),
                      "latent_prior": params.prior(model_prior)})
     if kind == "dgflow":
         expected.update({"space": "latent", "eta": entry["eta"], "gamma": entry["gamma"], "steps": entry["steps"],
-                         "snapshot_every": entry["save_interval"], "discriminator": "raw",
-                         "logit_from": _borrowed_d_model(dataset, entry, model), "corrector": entry["corrector"],
+                         "snapshot_every": entry["save_interval"],
+                         # the release adds its corrector to d when the config names one (d = D + C)
+                         "discriminator": "finetuned" if entry["corrector"] else "raw",
+                         "d_phi": _d_model(dataset, entry),
+                         "corrector": (entry["corrector"] or {}).get("kind"),
                          "sn_power_iterations": DGFLOW_SN_WARMUP})
-        ours.update({k: spec[k] for k in ("space", "eta", "gamma", "steps", "snapshot_every", "discriminator")})
-        ours.update({"logit_from": borrowed, "corrector": None, "sn_power_iterations": refine["sn_power_iterations"]})
+        ours.update({k: spec[k] for k in ("space", "eta", "gamma", "steps", "snapshot_every")})
+        ours.update(_our_d(config, model, resolve_discriminator(spec, config["models"][model])))
+        ours["sn_power_iterations"] = refine["sn_power_iterations"]
     elif kind == "dot":
         # DOT's execute_dot.py defaults; its DCGANs draw U[-1, 1] latents, its normal-prior generators use the
         # 11.31 radial rule (official.yaml: dot.images). Its batch size (100) is not compared: with the generator

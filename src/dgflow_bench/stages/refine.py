@@ -34,7 +34,7 @@ def _no_logit(model_file: str, name: str):
     def logit(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"method {name!r} follows a discriminator, but {model_file} holds none (its family has no "
                          f"logit of its own); set methods.{name}.discriminator: finetuned with a corrector "
-                         "(models.<model>.density_ratio) instead")
+                         "(models.<model>.density_ratio), or borrow another model's critic (models.<model>.logit_from)")
 
     return logit
 

@@ -30,7 +30,10 @@ def run(dataset: str, model: str, data: str, params: dict, out: str, state: str,
         rng=seeded_generator(int(params["seed"]) + 1, dev), checkpoint_path=state,
         fingerprint=fingerprint(params, sha256_file(data), str(dev)), progress=progress, on_checkpoint=grid,
     )
-    save_model_file(out, **{role: net.cpu() for role, net in nets.items()}, latent=latent,
+    # the model file keeps what refinement uses: the generator and the family's own logit (training-only nets,
+    # e.g. a VAE's encoder or an MMD critic's feature map, stay in the training checkpoint)
+    kept = {role: nets[role].cpu() for role in ("generator", "critic") if role in nets}
+    save_model_file(out, **kept, latent=latent,
                     meta={"source": "trained", "model": model, "dataset": dataset, **family.record(),
                           "data_info": info, "history": history})
     write_resolved_config(out, "train", params, model=model, data=data, device=str(dev))

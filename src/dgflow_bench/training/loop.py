@@ -1,5 +1,6 @@
-"""A GAN training loop shared by every model: n critic steps per generator step, full-state checkpoints
-every K steps, graceful stop on SIGTERM (SLURM's time-limit and preemption signal)."""
+"""The training loop shared by every model family (``run_loop``: full-state checkpoints every K steps, resume,
+graceful stop on SIGTERM, SLURM's time-limit and preemption signal) and the GAN recipe on top of it
+(``train_gan``: n critic steps per generator step)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,57 @@ class _StopOnSigterm:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+def run_loop(
+    *,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    iterations: int,
+    step: Callable[[int], dict[str, float]],
+    rng: torch.Generator,
+    checkpoint_path: str,
+    fingerprint: str,
+    checkpoint_every: int,
+    progress: bool = True,
+    on_checkpoint: Callable[[int], None] | None = None,
+    desc: str = "train",
+) -> list[dict]:
+    """The loop every model family trains with: ``step(i)`` does iteration i (1-based) in place and returns
+    its losses, recorded every 100 iterations. Full-state checkpoints (``modules``, ``optimizers``, step,
+    RNG states, history) every ``checkpoint_every`` iterations, at the end and on SIGTERM; a run resumes
+    from ``checkpoint_path`` when it holds a state with the same ``fingerprint`` (a hash of everything that
+    changes the result) and then ends bit-identical. ``on_checkpoint(i)`` must not draw from ``rng``."""
+    existed = Path(checkpoint_path).exists()
+    state = load_training_state(checkpoint_path, modules=modules, optimizers=optimizers, rng=rng,
+                                fingerprint=fingerprint)
+    start = state["step"] if state else 0
+    history: list[dict] = state["history"] if state else []
+    _log_start(checkpoint_path, existed, start, iterations)
+
+    def checkpoint(at: int) -> None:
+        save_training_state(checkpoint_path, modules=modules, optimizers=optimizers, step=at, rng=rng,
+                            fingerprint=fingerprint, history=history)
+        if on_checkpoint is not None:
+            on_checkpoint(at)
+
+    bar = progress_bar(range(start + 1, iterations + 1), desc=desc, disable=not progress, initial=start,
+                       mininterval=2)
+    with _StopOnSigterm() as stop:
+        for i in bar:
+            losses = step(i)
+            if i % 100 == 0 or i == iterations:
+                history.append({"step": i, **{k: float(v) for k, v in losses.items()}})
+                if hasattr(bar, "set_postfix"):  # not when disabled (the bare range)
+                    bar.set_postfix(**{k: f"{v:.3f}" for k, v in losses.items()})
+            if i % checkpoint_every == 0 or i == iterations:
+                checkpoint(i)
+            if stop.requested:
+                checkpoint(i)
+                raise TrainingInterrupted(f"SIGTERM at step {i}: checkpoint written to {checkpoint_path}")
+    if start < iterations:
+        log(f"{desc}: wrote the final checkpoint (step {iterations}) to {checkpoint_path}")
+    return history
+
+
 def train_gan(
     generator: torch.nn.Module,
     critic: torch.nn.Module,
@@ -76,58 +128,33 @@ def train_gan(
     progress: bool = True,
     on_checkpoint: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """Train in place and return the loss history. Resumes from ``checkpoint_path`` when it holds a
-    state with the same ``fingerprint`` (a hash of everything that changes the result). ``on_checkpoint(step)``
-    runs after each checkpoint (e.g. a sample grid); it must not draw from ``rng``."""
+    """n critic steps per generator step with ``recipe.loss``; returns the loss history."""
     critic_loss_fn, gen_loss_fn = get_loss(recipe.loss)
     opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=tuple(recipe.betas))
     opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas))
-    modules = {"generator": generator, "critic": critic}
-    optimizers = {"generator": opt_g, "critic": opt_d}
-    existed = Path(checkpoint_path).exists()
-    state = load_training_state(checkpoint_path, modules=modules, optimizers=optimizers, rng=rng,
-                                fingerprint=fingerprint)
-    start = state["step"] if state else 0
-    history: list[dict] = state["history"] if state else []
-    _log_start(checkpoint_path, existed, start, recipe.iterations)
 
-    def checkpoint(at: int) -> None:
-        save_training_state(checkpoint_path, modules=modules, optimizers=optimizers, step=at, rng=rng,
-                            fingerprint=fingerprint, history=history)
-        if on_checkpoint is not None:
-            on_checkpoint(at)
+    def step(i: int) -> dict[str, float]:
+        # _set_lr takes the number of steps done before this one
+        _set_lr(opt_d, recipe.lr_d, i - 1, recipe)
+        _set_lr(opt_g, recipe.lr_g, i - 1, recipe)
+        for _ in range(recipe.critic_steps):
+            real = real_batch(recipe.batch_size, rng)
+            with torch.no_grad():
+                fake = generator(latent_batch(recipe.batch_size, rng))
+            d_loss = critic_loss_fn(critic, real, fake, rng, recipe.gp_weight)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        g_loss = gen_loss_fn(critic, generator(latent_batch(recipe.batch_size, rng)))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        return {"critic_loss": d_loss.item(), "generator_loss": g_loss.item()}
 
-    bar = progress_bar(range(start + 1, recipe.iterations + 1), desc="train", disable=not progress,
-                       initial=start, mininterval=2)
-    with _StopOnSigterm() as stop:
-        for step in bar:
-            # _set_lr takes the number of steps done before this one
-            _set_lr(opt_d, recipe.lr_d, step - 1, recipe)
-            _set_lr(opt_g, recipe.lr_g, step - 1, recipe)
-            for _ in range(recipe.critic_steps):
-                real = real_batch(recipe.batch_size, rng)
-                with torch.no_grad():
-                    fake = generator(latent_batch(recipe.batch_size, rng))
-                d_loss = critic_loss_fn(critic, real, fake, rng, recipe.gp_weight)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            g_loss = gen_loss_fn(critic, generator(latent_batch(recipe.batch_size, rng)))
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            if step % 100 == 0 or step == recipe.iterations:
-                history.append({"step": step, "critic_loss": d_loss.item(), "generator_loss": g_loss.item()})
-                if hasattr(bar, "set_postfix"):  # not when disabled (the bare range)
-                    bar.set_postfix(d=f"{history[-1]['critic_loss']:.3f}", g=f"{history[-1]['generator_loss']:.3f}")
-            if step % recipe.checkpoint_every == 0 or step == recipe.iterations:
-                checkpoint(step)
-            if stop.requested:
-                checkpoint(step)
-                raise TrainingInterrupted(f"SIGTERM at step {step}: checkpoint written to {checkpoint_path}")
-    if start < recipe.iterations:
-        log(f"train: wrote the final checkpoint (step {recipe.iterations}) to {checkpoint_path}")
-    return history
+    return run_loop(modules={"generator": generator, "critic": critic},
+                    optimizers={"generator": opt_g, "critic": opt_d}, iterations=recipe.iterations, step=step,
+                    rng=rng, checkpoint_path=checkpoint_path, fingerprint=fingerprint,
+                    checkpoint_every=recipe.checkpoint_every, progress=progress, on_checkpoint=on_checkpoint)
 
 
 def _log_start(path: str, existed: bool, start: int, total: int) -> None:
