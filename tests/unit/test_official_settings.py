@@ -144,3 +144,14 @@ def test_corrected_models_follow_d_phi_plus_the_corrector_like_the_release():
     config["models"]["vae"]["discriminator"] = "raw"  # d_phi alone: the release adds its corrector
     assert compare(validate(config), "cifar10", "vae", "trained", "dgflow-kl")["differs"] == [
         "discriminator: 'raw' vs 'finetuned'", "corrector: None vs 't_sndcgan'"]
+
+
+def test_the_glow_preset_reproduces_the_glow_config():
+    config = validate(yaml.safe_load((REPO / "presets" / "images-paper-glow.yaml").read_text()))
+    for method in ("base", "dot", "dgflow-kl", "dgflow-js", "dgflow-logd"):
+        assert compare(config, "cifar10", "glow", "trained", method) == {
+            "setting": "official", "official": "cifar10-glow", "differs": []}, method
+    # d_phi + d_lambda is ours for Glow: its config has no corrector
+    assert compare(config, "cifar10", "glow", "trained", "dgflow-kl-ft")["differs"] == [
+        "discriminator: 'finetuned' vs 'raw'", "corrector: 't_sndcgan' vs None"]
+    assert compare(config, "cifar10", "sn-dcgan-ns", "trained", "dgflow-kl")["setting"] == "variant"
