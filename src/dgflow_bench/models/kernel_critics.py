@@ -25,24 +25,12 @@ import torch
 from torch import nn
 
 from ..registry import ARCHITECTURES
-from .release_cnn import ReleaseCNNDecoder
+from .release_cnn import LEAKY_SLOPE, ReleaseCNNDecoder, mmd_gan_init, pyramid_widths
 
-LEAKY_SLOPE = 0.2  # base_module.py and OCFGAN networks.py: nn.LeakyReLU(0.2)
-
-
-def _encoder_widths(isize: int, ndf: int) -> list[int]:
-    """Channel widths after each stride-2 conv, e.g. [64, 128, 256] for 32 px (16, 8, 4 px maps)."""
-    if isize < 16 or isize & (isize - 1):
-        raise ValueError(f"isize must be a power of two >= 16 (the encoder halves down to 4 px), got {isize}")
-    widths, size = [ndf], isize // 2
-    while size > 4:
-        widths.append(widths[-1] * 2)
-        size //= 2
-    return widths
 
 
 def _dcgan_encoder(isize: int, channels: int, k: int, ndf: int, batch_norm: bool) -> nn.Sequential:
-    widths = _encoder_widths(isize, ndf)
+    widths = pyramid_widths(isize, ndf)
     layers = nn.Sequential()
     layers.add_module("conv0", nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False))
     layers.add_module("act0", nn.LeakyReLU(LEAKY_SLOPE))
@@ -53,17 +41,6 @@ def _dcgan_encoder(isize: int, channels: int, k: int, ndf: int, batch_norm: bool
         layers.add_module(f"act{i}", nn.LeakyReLU(LEAKY_SLOPE))
     layers.add_module("final", nn.Conv2d(widths[-1], k, 4, 1, 0, bias=False))
     return layers
-
-
-def _dcgan_init(net: nn.Module) -> None:
-    """N(0, 0.02) conv weights; BatchNorm scale N(1, 0.02), shift 0 (MMD-GAN base_module.weights_init,
-    OCFGAN networks.weights_init)."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 class MMDGANCritic(nn.Module):
@@ -77,7 +54,7 @@ class MMDGANCritic(nn.Module):
         super().__init__()
         self.encoder = _dcgan_encoder(isize, channels, k, ndf, batch_norm=True)
         self.decoder = ReleaseCNNDecoder(k, isize=isize, ngf=ngf, output="tanh", channels=channels)
-        _dcgan_init(self.encoder)  # the decoder initialises itself the same way
+        mmd_gan_init(self.encoder)  # the decoder initialises itself the same way
         self.isize, self.channels, self.k = isize, channels, k
         self.spec = {"arch": "mmd_gan_critic", "isize": isize, "channels": channels, "k": k, "ndf": ndf,
                      "ngf": ngf}
@@ -97,7 +74,7 @@ class OCFGANCritic(nn.Module):
     def __init__(self, isize: int = 32, channels: int = 3, k: int = 32, ndf: int = 64):
         super().__init__()
         self.encoder = _dcgan_encoder(isize, channels, k, ndf, batch_norm=False)
-        _dcgan_init(self)
+        mmd_gan_init(self)
         self.isize, self.channels, self.k = isize, channels, k
         self.spec = {"arch": "ocfgan_critic", "isize": isize, "channels": channels, "k": k, "ndf": ndf}
 

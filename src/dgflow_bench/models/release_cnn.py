@@ -16,15 +16,18 @@ from torch import nn
 from ..registry import ARCHITECTURES
 
 OUTPUTS = ("tanh", "sigmoid")
+LEAKY_SLOPE = 0.2  # the encoders' LeakyReLU (MMD-GAN base_module.py, clear-nus/OCFGAN src/networks.py)
 
 
-def _widths(isize: int, ngf: int) -> list[int]:
-    """Channel widths from the 4x4 start up to ngf (e.g. [256, 128, 64] for 32 px)."""
+def pyramid_widths(isize: int, base: int) -> list[int]:
+    """Channel widths of MMD-GAN's DCGAN pyramid at isize/2, isize/4, ... 4 px: [base, 2 base, ...]
+    (e.g. [64, 128, 256] for 32 px). Its encoders go up this list, its decoder down it."""
     if isize < 16 or isize & (isize - 1):
-        raise ValueError(f"isize must be a power of two >= 16 (the decoder doubles from 4 px), got {isize}")
-    widths, size = [ngf], isize // 2
+        raise ValueError(f"isize must be a power of two >= 16 (the nets halve or double between it and 4 px), "
+                         f"got {isize}")
+    widths, size = [base], isize // 2
     while size > 4:
-        widths.insert(0, widths[0] * 2)
+        widths.append(widths[-1] * 2)
         size //= 2
     return widths
 
@@ -37,7 +40,7 @@ class ReleaseCNNDecoder(nn.Module):
         self.spec = {"arch": "release_cnn_decoder", "z_dim": z_dim, "isize": isize, "ngf": ngf, "output": output,
                      "channels": channels}
         self.output = output
-        widths = _widths(isize, ngf)
+        widths = pyramid_widths(isize, ngf)[::-1]
         main = nn.Sequential()
         main.add_module(f"initial-{z_dim}-{widths[0]}-convt", nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False))
         main.add_module(f"initial-{widths[0]}-batchnorm", nn.BatchNorm2d(widths[0]))
@@ -50,18 +53,21 @@ class ReleaseCNNDecoder(nn.Module):
                         nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False))
         main.add_module(f"final-{channels}-act", nn.Tanh() if output == "tanh" else nn.Sigmoid())
         self.main = main
-        _mmd_gan_init(self)
+        mmd_gan_init(self)
 
     def forward(self, z):
         x = self.main(z.reshape(z.shape[0], -1, 1, 1))
         return (x - 0.5) * 2 if self.output == "sigmoid" else x
 
 
-def _mmd_gan_init(net: nn.Module) -> None:
-    # MMD-GAN's weights_init: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0
+def mmd_gan_init(net: nn.Module) -> None:
+    """MMD-GAN's weights_init (base_module.py; OCFGAN networks.py): conv weights N(0, 0.02), BatchNorm scale
+    N(1, 0.02) and shift 0; a conv bias (these nets have none but the VAE encoder's head) starts at 0."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)

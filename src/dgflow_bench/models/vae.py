@@ -37,19 +37,8 @@ import torch
 from torch import nn
 
 from ..registry import ARCHITECTURES
+from .release_cnn import LEAKY_SLOPE, mmd_gan_init, pyramid_widths
 
-LEAKY_SLOPE = 0.2  # MMD-GAN / OCFGAN encoder (clear-nus/OCFGAN src/networks.py): LeakyReLU(0.2)
-
-
-def _pyramid(isize: int, ndf: int) -> list[int]:
-    """Channel widths after each stride-2 conv, from isize/2 down to 4 px (e.g. [64, 128, 256] for 32 px)."""
-    if isize < 16 or isize & (isize - 1):
-        raise ValueError(f"isize must be a power of two >= 16 (the encoder halves down to 4 px), got {isize}")
-    widths, size = [ndf], isize // 2
-    while size > 4:
-        widths.append(widths[-1] * 2)
-        size //= 2
-    return widths
 
 
 class VAEEncoder(nn.Module):
@@ -61,7 +50,7 @@ class VAEEncoder(nn.Module):
             raise ValueError(f"z_dim and ndf must be positive, got z_dim={z_dim}, ndf={ndf}")
         self.z_dim = z_dim
         self.spec = {"arch": "vae_encoder", "z_dim": z_dim, "isize": isize, "ndf": ndf, "channels": channels}
-        widths = _pyramid(isize, ndf)
+        widths = pyramid_widths(isize, ndf)
         main = nn.Sequential()
         main.add_module(f"initial-conv-{channels}-{ndf}", nn.Conv2d(channels, ndf, 4, 2, 1, bias=False))
         main.add_module(f"initial-relu-{ndf}", nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
@@ -71,23 +60,11 @@ class VAEEncoder(nn.Module):
             main.add_module(f"pyramid-{wide}-relu", nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
         main.add_module(f"final-{widths[-1]}-{2 * z_dim}-conv", nn.Conv2d(widths[-1], 2 * z_dim, 4, 1, 0))
         self.main = main
-        _init(self)
+        mmd_gan_init(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.main(x).flatten(1)
         return h[:, : self.z_dim], h[:, self.z_dim:]
-
-
-def _init(net: nn.Module) -> None:
-    # MMD-GAN's weights_init, as in models/release_cnn.py; a conv bias (the head's only) starts at 0
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 def from_spec(spec: dict) -> VAEEncoder:

@@ -160,10 +160,11 @@ def compare_text(config: dict, dataset: str, model: str, source: str, method: st
     model, data and JS reference match the DGflow author's WGAN-GP port (official.yaml: text.author_port)."""
     port = load()["text"]["author_port"]
     spec, data = config["models"][model], config["datasets"][dataset]
-    ours = {f"{k} (train)" if part == "train" else k: spec[part][k] for part, keys in _TEXT_MODEL_KEYS.items()
-            for k in keys}
-    expected = {f"{k} (train)" if part == "train" else k: port[k] for part, keys in _TEXT_MODEL_KEYS.items()
-                for k in keys}
+    ours, expected = {}, {}
+    for part, keys in _TEXT_MODEL_KEYS.items():
+        for key in keys:
+            field = f"{key} (train)" if part == "train" else key
+            ours[field], expected[field] = spec[part][key], port[key]
     ours["betas (train)"] = list(ours["betas (train)"])
     for key in ("max_lines", "vocab_size"):
         ours[key], expected[key] = data[key], port[key]

@@ -43,7 +43,7 @@ class GlowFamily(ModelFamily):
         glow = nets["generator"]
         optimizer = torch.optim.Adam(glow.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
 
-        def step(i: int) -> dict[str, float]:
+        def step(i: int) -> dict:
             glow.train()
             if i == 1:  # ActNorm's data-dependent initialisation, on init_batches batches at once
                 with torch.no_grad():
@@ -55,7 +55,7 @@ class GlowFamily(ModelFamily):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            return {"bits_per_dim": loss.item()}
+            return {"bits_per_dim": loss.detach()}
 
         history = run_loop(modules={"generator": glow}, optimizers={"generator": optimizer},
                            iterations=recipe["iterations"], step=step, rng=rng, checkpoint_path=checkpoint_path,

@@ -79,7 +79,7 @@ class KernelGanFamily(ModelFamily):
                                             log_sigma.detach(), sigmas=recipe["sigmas"], n_freqs=recipe["n_freqs"],
                                             lambda_rg=recipe["lambda_rg"], generator=rng)
 
-        def step(i: int) -> dict[str, float]:
+        def step(i: int) -> dict:
             heavy = i <= recipe["heavy_until"] or (recipe["heavy_every"] and i % recipe["heavy_every"] == 0)
             for _ in range(recipe["critic_steps_heavy"] if heavy else recipe["critic_steps"]):
                 if recipe["clip"]:  # MMD-GAN clamps its encoder before every critic update
@@ -95,7 +95,7 @@ class KernelGanFamily(ModelFamily):
             opt_g.zero_grad(set_to_none=True)
             g.loss.backward()
             opt_g.step()
-            return {"critic_loss": d.loss.item(), "generator_loss": g.loss.item()}
+            return {"critic_loss": d.loss.detach(), "generator_loss": g.loss.detach()}
 
         return run_loop(modules=modules, optimizers={"generator": opt_g, "feature_critic": opt_d},
                         iterations=recipe["iterations"], step=step, rng=rng, checkpoint_path=checkpoint_path,

@@ -54,7 +54,7 @@ OCFGAN_GP_EPS = 1e-7  # added to every squared gradient entry before the square 
 
 class LossParts(NamedTuple):
     loss: torch.Tensor  # scalar to minimise
-    terms: dict[str, float]  # its pieces, for logging
+    terms: dict  # its pieces, detached, for logging
 
 
 # ---- MMD with a mixture of Gaussian RBF kernels ----
@@ -222,5 +222,6 @@ def ocfgan_generator_loss(f_real, f_fake, *, log_sigma: torch.Tensor | None = No
     return LossParts(torch.sqrt(ecfd) - lambda_rg * penalty, _terms(ecfd2=ecfd, one_sided=penalty))
 
 
-def _terms(**values) -> dict[str, float]:
-    return {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
+def _terms(**values) -> dict:
+    # detached tensors, not floats: reading a value back waits for the device, so only a logger should
+    return {k: v.detach() if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}

@@ -69,7 +69,7 @@ def run_loop(
     modules: dict[str, torch.nn.Module],
     optimizers: dict[str, torch.optim.Optimizer],
     iterations: int,
-    step: Callable[[int], dict[str, float]],
+    step: Callable[[int], dict[str, torch.Tensor]],
     rng: torch.Generator,
     checkpoint_path: str,
     fingerprint: str,
@@ -79,7 +79,7 @@ def run_loop(
     desc: str = "train",
 ) -> list[dict]:
     """The loop every model family trains with: ``step(i)`` does iteration i (1-based) in place and returns
-    its losses, recorded every 100 iterations. Full-state checkpoints (``modules``, ``optimizers``, step,
+    its losses as detached tensors (read back only every 100 iterations, when recorded). Full-state checkpoints (``modules``, ``optimizers``, step,
     RNG states, history) every ``checkpoint_every`` iterations, at the end and on SIGTERM; a run resumes
     from ``checkpoint_path`` when it holds a state with the same ``fingerprint`` (a hash of everything that
     changes the result) and then ends bit-identical. ``on_checkpoint(i)`` must not draw from ``rng``."""
@@ -101,10 +101,10 @@ def run_loop(
     with _StopOnSigterm() as stop:
         for i in bar:
             losses = step(i)
-            if i % 100 == 0 or i == iterations:
+            if i % 100 == 0 or i == iterations:  # float() waits for the device: only when recording
                 history.append({"step": i, **{k: float(v) for k, v in losses.items()}})
                 if hasattr(bar, "set_postfix"):  # not when disabled (the bare range)
-                    bar.set_postfix(**{k: f"{v:.3f}" for k, v in losses.items()})
+                    bar.set_postfix(**{k: f"{v:.3f}" for k, v in history[-1].items() if k != "step"})
             if i % checkpoint_every == 0 or i == iterations:
                 checkpoint(i)
             if stop.requested:
@@ -133,7 +133,7 @@ def train_gan(
     opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=tuple(recipe.betas))
     opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas))
 
-    def step(i: int) -> dict[str, float]:
+    def step(i: int) -> dict[str, torch.Tensor]:
         # _set_lr takes the number of steps done before this one
         _set_lr(opt_d, recipe.lr_d, i - 1, recipe)
         _set_lr(opt_g, recipe.lr_g, i - 1, recipe)
@@ -149,7 +149,7 @@ def train_gan(
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        return {"critic_loss": d_loss.item(), "generator_loss": g_loss.item()}
+        return {"critic_loss": d_loss.detach(), "generator_loss": g_loss.detach()}
 
     return run_loop(modules={"generator": generator, "critic": critic},
                     optimizers={"generator": opt_g, "critic": opt_d}, iterations=recipe.iterations, step=step,

@@ -32,13 +32,14 @@ class VaeFamily(ModelFamily):
         params = list(encoder.parameters()) + list(decoder.parameters())
         optimizer = torch.optim.Adam(params, lr=recipe["lr"], betas=tuple(recipe["betas"]))
 
-        def step(i: int) -> dict[str, float]:
+        def step(i: int) -> dict:
             terms = elbo_terms(encoder, decoder, real_batch(recipe["batch_size"], rng), rng,
                                likelihood=recipe["likelihood"], kl_weight=recipe["kl_weight"])
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
-            return {"loss": terms["loss"].item(), "reconstruction": terms["recon"].item(), "kl": terms["kl"].item()}
+            return {"loss": terms["loss"].detach(), "reconstruction": terms["recon"].detach(),
+                    "kl": terms["kl"].detach()}
 
         # one optimiser over both nets, saved under the generator's role
         return run_loop(modules=nets, optimizers={"generator": optimizer}, iterations=recipe["iterations"],
