@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from dgflow_bench.catalog import DATASETS, MODELS  # noqa: E402
-from dgflow_bench.config import uses_finetuned, validate  # noqa: E402
+from dgflow_bench.config import corrector_base, raw_logit_from, run_settings, uses_finetuned, validate  # noqa: E402
 from dgflow_bench.data.images import DATASETS as IMAGE_DATASETS  # noqa: E402
 from dgflow_bench.preflight import resolve_paths  # noqa: E402
 
@@ -61,17 +61,21 @@ def network_flops(model: str, dataset: str, config: dict) -> tuple[float, float,
     others = sum(forward_flops(net, image) for role, net in nets.items() if role != "generator")
     if "critic" in nets:
         return g, forward_flops(nets["critic"], image), others
-    lender = (config["models"][model].get("logit_from") or {}).get("model") or "sn-dcgan-ns"
-    lent = MODELS[lender].build(config["models"][lender].get("arch", {}), {"channels": 3, "image_size": size})
-    return g, forward_flops(lent["critic"], image), others
+    lender = raw_logit_from(config, model, dataset) or corrector_base(config, model, dataset)
+    lender_size = IMAGE_DATASETS[lender["dataset"]][1]  # the STL10 32 px rows borrow a 48 px critic
+    lent = MODELS[lender["model"]].build(config["models"][lender["model"]].get("arch", {}),
+                                         {"channels": 3, "image_size": lender_size})
+    return g, forward_flops(lent["critic"], torch.zeros(1, 3, lender_size, lender_size)), others
 
 
 def job_flops(config: dict) -> dict[str, list[tuple[str, float]]]:
     """{stage: [(job, FLOPs)]} for the image runs of ``config``."""
     jobs: dict[str, list[tuple[str, float]]] = defaultdict(list)
     inception = inception_flops()
-    n, evaluate = config["refine"]["n_samples"], config["evaluate"]
+    evaluate = config["evaluate"]
     for (dataset, model), spec in ((dm, config["models"][dm[1]]) for dm in _pairs(config)):
+        settings = run_settings(config, dataset, model)  # with this run's overrides
+        n = settings["refine"]["n_samples"]
         g, d, trained_nets = network_flops(model, dataset, config)
         name = f"{dataset}/{model}"
         train = spec["train"]
@@ -84,7 +88,7 @@ def job_flops(config: dict) -> dict[str, list[tuple[str, float]]]:
             ft = config["finetune"]
             jobs["finetune"].append((name, ft["steps"] * ft["batch_size"] * (g + 6 * d)))
         corrected = spec.get("density_ratio", {}).get("kind") == "corrector"
-        for method, mspec in config["methods"].items():
+        for method, mspec in settings["methods"].items():
             steps = mspec.get("steps", 0)
             d_here = 2 * d if corrected and uses_finetuned(config, model, method) else d
             jobs["refine"].append((f"{name}/{method}", n * (g + 3 * steps * (g + d_here))))

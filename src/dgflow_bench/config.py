@@ -15,6 +15,8 @@ import yaml
 
 from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES
 from .refine.params import resolve_discriminator
+from .resolve import (apply_overrides, corrector_base, d_phi_dataset, density_ratio, raw_logit_from,  # noqa: F401
+                      run_methods, run_settings)
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -73,9 +75,29 @@ def validate(config: dict) -> dict:
     if errors:
         lines = [f"  {'.'.join(map(str, e.absolute_path)) or '<top level>'}: {e.message}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
+    check_overrides(config, validator)
     check_density_ratio_bases(config)
     check_logit_sources(config)
     return config
+
+
+def check_overrides(config: dict, validator) -> None:
+    """Each `overrides` entry names configured datasets, models and methods, and every block it merges is
+    valid where it lands (the merged config is validated as a whole; errors name the entry)."""
+    for i, entry in enumerate(config["overrides"]):
+        key = f"overrides[{i}]"
+        for axis, key_in_config in (("datasets", "datasets"), ("models", "models"), ("methods", "methods"),
+                                    ("rows", "methods")):
+            unknown = sorted(set(entry.get(axis, [])) - set(config[key_in_config]))
+            if unknown:
+                raise ConfigError(f"{key}.{axis} names {', '.join(map(repr, unknown))}, not in the config's "
+                                  f"{key_in_config}: block ({', '.join(config[key_in_config])})")
+        # the merged blocks, every method kept (`rows` only selects among them)
+        merged = {**config, **apply_overrides(config, [{k: v for k, v in entry.items() if k != "rows"}])}
+        errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
+        if errors:
+            lines = [f"  {key}, merged into {'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+            raise ConfigError("invalid config:\n" + "\n".join(lines))
 
 
 # YAML 1.1 (PyYAML, which Snakemake reads configs with) takes 1e-2 for a string: it wants 1.0e-2. Such strings
@@ -105,51 +127,63 @@ def _non_finite(node, path: str = ""):
         yield path, node
 
 
+def _check_borrowed(config: dict, key: str, model: str, borrowed: dict, fallback: str) -> None:
+    """The borrowed critic's model must run on that dataset, from that source, or the DAG has no job making it."""
+    other, dataset = config["models"].get(borrowed["model"]), borrowed["dataset"]
+    if other is None or dataset not in other["datasets"]:
+        missing = "is not configured" if other is None else f"does not list {dataset!r}"
+        extra = "" if dataset in config["datasets"] else f" and a datasets.{dataset} block"
+        raise ConfigError(
+            f"{key}: {model} borrows the critic of {borrowed['model']} trained on {dataset}, but "
+            f"models.{borrowed['model']} {missing}. Fix: add {dataset!r} to models.{borrowed['model']}.datasets"
+            f"{extra} (the pipeline then trains it first), {fallback}")
+    if borrowed["source"] not in other["sources"]:
+        raise ConfigError(f"{key}: the source is {borrowed['source']!r}, but models.{borrowed['model']}.sources is "
+                          f"{other['sources']}; add it there or choose one of those")
+
+
 def check_density_ratio_bases(config: dict) -> None:
-    """A corrector's d_phi is the critic of models.<base_model> on the same dataset: that model must run there,
-    from base_source. Checked for models some method refines along the fine-tuned discriminator (else none
-    is built)."""
+    """A corrector's d_phi is the critic of models.<base_model> on the same dataset (or d_phi_dataset's): that
+    model must run there, from base_source. Checked for models some method refines along the fine-tuned
+    discriminator (else none is built)."""
     for model, spec in config["models"].items():
         if not any(uses_finetuned(config, model, method) for method in config["methods"]):
             continue
         estimator = density_ratio(config, model)
         if estimator["kind"] != "corrector":
             continue
-        key, base, source = f"models.{model}.density_ratio", estimator["base_model"], estimator["base_source"]
-        if base not in MODELS:
-            raise ConfigError(f"{key}.base_model is {base!r}, not a registered model; registered: "
+        key = f"models.{model}.density_ratio"
+        if estimator["base_model"] not in MODELS:
+            raise ConfigError(f"{key}.base_model is {estimator['base_model']!r}, not a registered model; registered: "
                               f"{', '.join(sorted(MODELS))} (the paper's d_phi is sn-dcgan-ns)")
-        base_spec = config["models"].get(base)
         for dataset in spec["datasets"]:
-            if base_spec is None or dataset not in base_spec["datasets"]:
-                raise ConfigError(
-                    f"{key}: the corrector's frozen d_phi is the critic of {base} on {dataset}, but models.{base} "
-                    f"{'is not configured' if base_spec is None else 'does not list ' + repr(dataset)}. Fix: add "
-                    f"{dataset!r} to models.{base}.datasets (the pipeline then trains it first), or set {key}: "
-                    "{kind: logistic}")
-        if source not in base_spec["sources"]:
-            raise ConfigError(f"{key}.base_source is {source!r}, but models.{base}.sources is {base_spec['sources']}; "
-                              f"add it there or choose one of those")
+            _check_borrowed(config, key, model, corrector_base(config, model, dataset),
+                            f"or set {key}: {{kind: logistic}}")
+        _check_published_corrector(config, model, estimator)
 
 
-def raw_logit_from(config: dict, model: str) -> dict | None:
-    """{'model', 'source'} whose critic is ``model``'s raw discriminator, or None for its own critic."""
-    return config["models"][model].get("logit_from")
+def _check_published_corrector(config: dict, model: str, estimator: dict) -> None:
+    """A published corrector corrects the d_phi it was trained against: DOT's published discriminator."""
+    importers = SUITES[MODELS[model].suite].importers
+    publishing = [s for s in config["models"][model]["sources"]
+                  if getattr(importers.get(s), "load_corrector", None) is not None]
+    if publishing and estimator["use_published"] and estimator["base_source"] != "dot-pretrained":
+        key = f"models.{model}.density_ratio"
+        raise ConfigError(
+            f"{key}: {model} comes from {publishing[0]}, whose published corrector was trained against DOT's "
+            f"published {estimator['base_model']} discriminator, but {key}.base_source is "
+            f"{estimator['base_source']!r}. Fix: set {key}.base_source: dot-pretrained (with dot-pretrained in "
+            f"models.{estimator['base_model']}.sources), or {key}.use_published: false to train our own corrector")
 
 
 def check_logit_sources(config: dict) -> None:
-    """A borrowed raw logit is the critic of another configured model on the same datasets."""
+    """A borrowed raw logit is the critic of another configured model on the same (or d_phi_dataset's) data."""
     for model, spec in config["models"].items():
-        borrowed = raw_logit_from(config, model)
-        if borrowed is None:
-            continue
-        key, other = f"models.{model}.logit_from", config["models"].get(borrowed["model"])
-        missing = [d for d in spec["datasets"] if other is None or d not in other["datasets"]]
-        if missing or borrowed["source"] not in (other or {}).get("sources", []):
-            raise ConfigError(f"{key}: the raw logit is the critic of {borrowed['model']} ({borrowed['source']}) on "
-                              f"{', '.join(spec['datasets'])}, but models.{borrowed['model']} does not run there. Fix: "
-                              f"add it with datasets {spec['datasets']} and sources [{borrowed['source']}], or drop "
-                              f"{key}")
+        for dataset in spec["datasets"]:
+            borrowed = raw_logit_from(config, model, dataset)
+            if borrowed is not None:
+                _check_borrowed(config, f"models.{model}.logit_from", model, borrowed,
+                                f"or drop models.{model}.logit_from")
 
 
 def derive_seed(base: int, *names: str) -> int:
@@ -203,13 +237,6 @@ def finetune_params(config: dict, dataset: str, model: str, source: str) -> dict
     return {**config["finetune"], "density_ratio": estimator, "seed": seed}
 
 
-def density_ratio(config: dict, model: str) -> dict:
-    """The estimator behind the model's `finetuned` discriminator. Only image models have a choice (their
-    schema's density_ratio key, default-filled): 2-D and text models have no d_phi to borrow, only the
-    logistic fine-tune of their own critic."""
-    return config["models"][model].get("density_ratio", {"kind": "logistic"})
-
-
 def discriminator_for(config: dict, model: str, method: str) -> str | None:
     """'raw', 'finetuned', or None (a method that follows no discriminator) for this model and method."""
     return resolve_discriminator(config["methods"][method], config["models"][model])
@@ -218,10 +245,11 @@ def discriminator_for(config: dict, model: str, method: str) -> str | None:
 def refine_params(config: dict, method: str, dataset: str, model: str) -> dict:
     # Only this method's block (its discriminator resolved for the model) and the shared latent settings:
     # editing one method reruns only its jobs.
-    spec = dict(config["methods"][method])
+    settings = run_settings(config, dataset, model)
+    spec = settings["methods"][method]
     if "discriminator" in spec:
         spec["discriminator"] = discriminator_for(config, model, method)
-    params = {"name": method, "method": spec, "refine": config["refine"]}
+    params = {"name": method, "method": spec, "refine": settings["refine"]}
     storage = SUITES[DATASETS[dataset].suite].sample_storage  # e.g. images: the form their protocol scores
     if storage is not None:
         params["storage"] = storage(config["evaluate"])
@@ -241,10 +269,16 @@ def evaluate_params(config: dict, dataset: str, model: str, source: str, method:
 def report_params(config: dict, suite: str) -> dict:
     # the suite's own evaluate keys (for its captions); kind + f map each method onto the paper's columns
     # (Base, DOT, DGflow-KL/JS/logD, DDLS)
-    return {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
-            "evaluate": {k: config["evaluate"][k] for k in SUITES[suite].evaluate_keys},
-            "methods": {name: {k: spec[k] for k in ("kind", "f") if k in spec}
-                        for name, spec in config["methods"].items()}}
+    params = {"suite": suite, "n_samples": config["refine"]["n_samples"], "method_order": list(config["methods"]),
+              "evaluate": {k: config["evaluate"][k] for k in SUITES[suite].evaluate_keys},
+              "methods": {name: {k: spec[k] for k in ("kind", "f") if k in spec}
+                          for name, spec in config["methods"].items()}}
+    # runs whose overrides refine another number of samples (the captions say so)
+    other = {f"{d} / {m}": n for d, m, _ in runs(config) if DATASETS[d].suite == suite
+             for n in [run_settings(config, d, m)["refine"]["n_samples"]] if n != params["n_samples"]}
+    if other:
+        params["n_samples_except"] = dict(sorted(other.items()))
+    return params
 
 
 def uses_finetuned(config: dict, model: str, method: str) -> bool:

@@ -22,7 +22,6 @@ def sidecar(pattern: str) -> str:
 
 def intermediates(config: dict) -> dict[str, set[str]]:
     """{file: files made directly from it} for every intermediate the config's runs produce."""
-    methods = list(config["methods"])
     users: dict[str, set[str]] = {}
 
     def made_from(source_file: str, *targets: str) -> None:
@@ -33,6 +32,7 @@ def intermediates(config: dict) -> dict[str, set[str]]:
         data, model, disc = DATA.format(dataset=d), MODEL.format(**names), DISC.format(**names)
         if s == "trained":
             made_from(data, model)
+        methods = dg.run_methods(config, d, m)
         for method in methods:
             samples, metrics = SAMPLES.format(**names, method=method), METRICS.format(**names, method=method)
             made_from(model, samples)
@@ -44,8 +44,7 @@ def intermediates(config: dict) -> dict[str, set[str]]:
             made_from(model, disc)
             made_from(data, disc)
             made_from(disc, *(SAMPLES.format(**names, method=method) for method in finetuned))
-            estimator = dg.density_ratio(config, m)
-            if estimator["kind"] == "corrector":
-                made_from(MODEL.format(dataset=d, model=estimator["base_model"], source=estimator["base_source"]),
-                          disc)
+            base = dg.corrector_base(config, m, d)
+            if base is not None:
+                made_from(MODEL.format(**base), disc)
     return users

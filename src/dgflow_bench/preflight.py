@@ -160,7 +160,7 @@ def setting_lines(config: dict) -> list[str]:
         if suite.official is None:
             continue
         settings = {method: suite.official(config, dataset, model, source, method)["setting"]
-                    for method in config["methods"]}
+                    for method in dg.run_methods(config, dataset, model)}
         for setting, rows in groups.items():
             methods = [m for m, s in settings.items() if s == setting]
             if methods:

@@ -30,9 +30,9 @@ def model(config: dict, dataset: str, name: str, source: str) -> str:
 def discriminator(config: dict, dataset: str, name: str, source: str) -> str:
     parts = {"model": model(config, dataset, name, source), "data": data(config, dataset),
              "finetune": dg.finetune_params(config, dataset, name, source)}
-    estimator = dg.density_ratio(config, name)
-    if estimator["kind"] == "corrector":
-        parts["base"] = model(config, dataset, estimator["base_model"], estimator["base_source"])
+    base = dg.corrector_base(config, name, dataset)
+    if base is not None:
+        parts["base"] = model(config, base["dataset"], base["model"], base["source"])
     return digest(parts)
 
 
@@ -41,9 +41,9 @@ def refinement(config: dict, dataset: str, name: str, source: str, method: str) 
              "refine": dg.refine_params(config, method, dataset, name)}
     if dg.uses_finetuned(config, name, method):
         parts["discriminator"] = discriminator(config, dataset, name, source)
-    elif dg.follows_raw(config, name, method) and dg.raw_logit_from(config, name):
-        borrowed = dg.raw_logit_from(config, name)
-        parts["logit_model"] = model(config, dataset, borrowed["model"], borrowed["source"])
+    elif dg.follows_raw(config, name, method) and dg.raw_logit_from(config, name, dataset):
+        borrowed = dg.raw_logit_from(config, name, dataset)
+        parts["logit_model"] = model(config, borrowed["dataset"], borrowed["model"], borrowed["source"])
     return digest(parts)
 
 
@@ -54,5 +54,6 @@ def metrics(config: dict, dataset: str, name: str, source: str, method: str) -> 
 
 def report(config: dict, suite: str) -> str:
     runs = [(d, m, s) for d, m, s in dg.runs(config) if DATASETS[d].suite == suite]
-    return digest({"metrics": [metrics(config, d, m, s, method) for d, m, s in runs for method in config["methods"]],
+    return digest({"metrics": [metrics(config, d, m, s, method) for d, m, s in runs
+                               for method in dg.run_methods(config, d, m)],
                    "report": dg.report_params(config, suite)})

@@ -95,7 +95,7 @@ def test_a_borrowed_logit_must_come_from_a_model_that_runs_on_the_same_data():
     config = {"datasets": {"cifar10": {"root": "x", "url": "y"}},
               "models": {"sn-resnet-gan": {"datasets": ["cifar10"], "logit_from": {"model": "sn-dcgan-ns"}}},
               "methods": {"m": {"kind": "dgflow"}}}
-    with pytest.raises(ConfigError, match="models.sn-resnet-gan.logit_from: .*sn-dcgan-ns.*does not run there"):
+    with pytest.raises(ConfigError, match="models.sn-resnet-gan.logit_from: .*critic of sn-dcgan-ns trained on cifar10.*is not configured"):
         validate(config)
     config["models"]["sn-dcgan-ns"] = {"datasets": ["cifar10"]}
     assert validate(config)["models"]["sn-resnet-gan"]["logit_from"] == {"model": "sn-dcgan-ns", "source": "trained"}

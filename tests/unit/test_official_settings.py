@@ -11,7 +11,8 @@ import yaml
 
 from conftest import REPO
 
-from dgflow_bench.config import evaluate_params, runs, validate
+from dgflow_bench.config import (ConfigError, corrector_base, evaluate_params, raw_logit_from, refine_params,
+                                 run_methods, runs, validate)
 from dgflow_bench.preflight import setting_lines
 from dgflow_bench.report.images_tables import method_columns, method_table
 from dgflow_bench.settings.official import DGFLOW_CONFIG_OF, compare, compare_text, load
@@ -38,9 +39,16 @@ def test_every_official_entry_cites_its_file_and_has_the_fields():
 def test_the_paper_preset_reproduces_the_official_configs_cell_by_cell():
     config = validate(copy.deepcopy(PAPER))
     cells = [(run, method) for run in runs(config) for method in config["methods"]]
-    assert len(cells) == 10 * 8
+    # CIFAR10: 8 models; STL10 48 px: 3 DCGANs; STL10 32 px: MMDGAN, OCFGAN-GP, VAE and (ours) Glow
+    assert len(cells) == 15 * 8
+    # every official config has its rows; Glow on STL10 32 px is ours (the release has no such config)
+    assert {(d, m) for (d, m, _), _ in cells} == set(DGFLOW_CONFIG_OF) | {("stl10-32", "glow")}
     for (dataset, model, source), method in cells:
         result = compare(config, dataset, model, source, method)
+        if (dataset, model) == ("stl10-32", "glow"):
+            assert result == {"setting": "variant", "official": None,
+                              "differs": ["no official config for glow on stl10-32"]}, method
+            continue
         # MMDGAN, OCFGAN-GP and the VAE follow d_phi + d_lambda in every row: -ft is the same official setting
         if method in OFFICIAL_ROWS or (method == "dgflow-kl-ft" and model in CORRECTED):
             assert result == {"setting": "official", "official": DGFLOW_CONFIG_OF[(dataset, model)],
@@ -74,7 +82,7 @@ def test_sn_resnet_gan_follows_the_non_saturating_sn_dcgan_discriminator():
     config = copy.deepcopy(PAPER)
     del config["models"]["sn-resnet-gan"]["logit_from"]
     result = compare(validate(config), "cifar10", "sn-resnet-gan", "trained", "dgflow-kl")
-    assert result["differs"] == ["d_phi: 'sn-resnet-gan' vs 'sn-dcgan-ns'"]
+    assert result["differs"] == ["d_phi: 'sn-resnet-gan (cifar10)' vs 'sn-dcgan-ns (cifar10)'"]
 
 
 def test_dot_rows_follow_the_dot_release():
@@ -130,8 +138,8 @@ def test_text_base_row_is_the_author_port_and_refinement_rows_are_ours():
 
 def test_a_dry_run_lists_official_and_variant_rows_apart():
     lines = setting_lines(validate(copy.deepcopy(PAPER)))
-    official = lines.index("  official rows (53, reproduce the authors' settings):")
-    variant = next(i for i, line in enumerate(lines) if line.startswith("  variant rows (27,"))
+    official = lines.index("  official rows (76, reproduce the authors' settings):")
+    variant = next(i for i, line in enumerate(lines) if line.startswith("  variant rows (44,"))
     assert official < variant
     assert "    cifar10 / sn-resnet-gan / trained: base, dot, dgflow-kl, dgflow-js, dgflow-logd" in lines[official:variant]
     assert "    cifar10 / sn-resnet-gan / trained: ddls, dgflow-kl-ft, dot-tangent" in lines[variant:]
@@ -146,12 +154,68 @@ def test_corrected_models_follow_d_phi_plus_the_corrector_like_the_release():
         "discriminator: 'raw' vs 'finetuned'", "corrector: None vs 't_sndcgan'"]
 
 
-def test_the_glow_preset_reproduces_the_glow_config():
-    config = validate(yaml.safe_load((REPO / "presets" / "images-paper-glow.yaml").read_text()))
+def test_overrides_give_glow_and_stl32_their_release_settings_and_nobody_else():
+    config = validate(copy.deepcopy(PAPER))
     for method in ("base", "dot", "dgflow-kl", "dgflow-js", "dgflow-logd"):
         assert compare(config, "cifar10", "glow", "trained", method) == {
             "setting": "official", "official": "cifar10-glow", "differs": []}, method
     # d_phi + d_lambda is ours for Glow: its config has no corrector
     assert compare(config, "cifar10", "glow", "trained", "dgflow-kl-ft")["differs"] == [
         "discriminator: 'finetuned' vs 'raw'", "corrector: 't_sndcgan' vs None"]
-    assert compare(config, "cifar10", "sn-dcgan-ns", "trained", "dgflow-kl")["setting"] == "variant"
+    glow = refine_params(config, "dgflow-kl", "cifar10", "glow")
+    assert (glow["refine"]["n_samples"], glow["refine"]["batch_size"], glow["method"]["eta"]) == (10000, 50, 0.05)
+    stl32 = refine_params(config, "dgflow-js", "stl10-32", "vae")["method"]
+    assert (stl32["eta"], stl32["steps"], stl32["gamma"]) == (0.05, 15, 0.01)
+    # the same model on CIFAR10, and the other models, keep the top-level blocks
+    for dataset, model in (("cifar10", "vae"), ("stl10-48", "sn-dcgan-ns"), ("cifar10", "sn-dcgan-ns")):
+        params = refine_params(config, "dgflow-js", dataset, model)
+        assert (params["method"]["eta"], params["method"]["steps"]) == (0.1, 25)
+        assert params["refine"] == config["refine"]
+    # without the override the STL10 32 px cells are variants naming the fields
+    config = copy.deepcopy(PAPER)
+    config["overrides"] = config["overrides"][1:]
+    assert compare(validate(config), "stl10-32", "mmdgan", "trained", "dgflow-kl")["differs"] == [
+        "eta: 0.1 vs 0.05", "steps: 25 vs 15"]
+
+
+def test_rows_leave_a_run_with_the_rows_it_names_in_config_order():
+    config = copy.deepcopy(PAPER)
+    config["overrides"].append({"datasets": ["stl10-48"], "rows": ["dgflow-kl", "base"]})
+    config["overrides"].append({"models": ["glow"], "rows": []})
+    config = validate(config)
+    assert run_methods(config, "stl10-48", "sn-dcgan-ns") == ["base", "dgflow-kl"]
+    assert run_methods(config, "cifar10", "glow") == []
+    assert run_methods(config, "cifar10", "sn-dcgan-ns") == list(config["methods"])
+    lines = setting_lines(config)
+    assert "    stl10-48 / sn-dcgan-ns / trained: base, dgflow-kl" in lines
+    assert not any("cifar10 / glow" in line for line in lines)
+
+
+def test_stl32_rows_borrow_the_48_px_discriminator():
+    config = validate(copy.deepcopy(PAPER))
+    assert corrector_base(config, "vae", "stl10-32") == {"dataset": "stl10-48", "model": "sn-dcgan-ns",
+                                                         "source": "trained"}
+    assert corrector_base(config, "vae", "cifar10")["dataset"] == "cifar10"
+    assert raw_logit_from(config, "glow", "cifar10")["dataset"] == "cifar10"
+    config = copy.deepcopy(PAPER)
+    config["models"]["mmdgan"]["d_phi_dataset"] = {}  # d_phi from STL10 32 px: not the release's, and not trained
+    with pytest.raises(ConfigError, match="sn-dcgan-ns trained on stl10-32.*add 'stl10-32' to models.sn-dcgan-ns"):
+        validate(config)
+    config["models"]["sn-dcgan-ns"]["datasets"].append("stl10-32")
+    assert "d_phi: 'sn-dcgan-ns (stl10-32)' vs 'sn-dcgan-ns (stl10-48)'" in compare(
+        validate(config), "stl10-32", "mmdgan", "trained", "dgflow-kl")["differs"]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"datasets": ["mnist"], "refine": {"n_samples": 10}}, r"overrides\[0\].datasets names 'mnist'"),
+    ({"models": ["glow"], "methods": {"nope": {"eta": 0.1}}}, r"overrides\[0\].methods names 'nope'"),
+    ({"models": ["glow"], "methods": {"dgflow-kl": {"eta": -1}}}, r"overrides\[0\], merged into methods.dgflow-kl"),
+    ({"models": ["glow"], "methods": {"dgflow-kl": {"kind": "dot"}}}, r"overrides.0.methods.dgflow-kl"),
+    ({"models": ["glow"], "refine": {"n_sample": 10}}, r"overrides\[0\], merged into refine"),
+    ({"models": ["glow"], "rows": ["base", "nope"]}, r"overrides\[0\].rows names 'nope'"),
+])
+def test_a_bad_override_is_refused_naming_it(entry, message):
+    config = copy.deepcopy(PAPER)
+    config["overrides"] = [entry]
+    with pytest.raises(ConfigError, match=message):
+        validate(config)

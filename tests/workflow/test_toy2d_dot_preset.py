@@ -1,7 +1,7 @@
 """presets/toy2d-dot.yaml end to end on DOT's published 2-D checkpoints (needs the real files: skips without
 them, and CI, which has them, fails instead of skipping): every row is built offline, a held-out validation
 record sits beside each fine-tuned discriminator, and latent DGflow sharpens the samples of both datasets and
-is no worse than the base model on 25Gaussians in energy distance and modes. (Run at 2,000 samples.)"""
+is no worse than the base model on 25Gaussians in energy distance and modes. (Run at 1,000 samples.)"""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ def dot_run(tmp_path_factory, dot2d_dir):
     config = yaml.safe_load((REPO / "presets" / "toy2d-dot.yaml").read_text())
     config["sources"]["dot-pretrained"]["local_dir"] = str(dot2d_dir)
     config["device"] = "cpu"
-    # every row and every snapshot of the preset, at 2,000 samples against 2,000 held-out points instead of
-    # 5,000 / 5,000: the pairwise metrics cost n x m per snapshot, and this test has a CI budget
-    config["refine"]["n_samples"] = config["refine"]["batch_size"] = 2000
+    # every row and every snapshot of the preset, at 1,000 samples against 2,000 held-out points instead of
+    # 5,000 / 5,000: each refinement step costs a pass of both MLPs over every sample, the pairwise metrics
+    # n x m per snapshot, and this test has a CI budget
+    config["refine"]["n_samples"] = config["refine"]["batch_size"] = 1000
     for dataset in ("25gaussians", "swissroll"):
         config["datasets"][dataset]["n_heldout"] = 2000
     workdir = tmp_path_factory.mktemp("toy2d-dot")

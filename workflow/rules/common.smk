@@ -23,7 +23,9 @@ def as_json(obj):
 
 
 def suite_runs(suite):
-    return [(d, m, s) for d, m, s in RUNS if DATASETS[d].suite == suite]
+    """The suite's runs that have refinement rows (overrides' `rows` can leave a run with none: a model that
+    only lends its critic is built, as a dependency, but never refined or tabulated)."""
+    return [(d, m, s) for d, m, s in RUNS if DATASETS[d].suite == suite and dg.run_methods(config, d, m)]
 
 
 def suite_datasets(suite):
@@ -34,7 +36,7 @@ def metric_files(suite):
     return [
         layout.METRICS.format(dataset=d, model=m, source=s, method=method)
         for d, m, s in suite_runs(suite)
-        for method in METHODS
+        for method in dg.run_methods(config, d, m)
     ]
 
 
@@ -49,20 +51,18 @@ def disc_flag(wildcards, input):
 
 
 def density_ratio_base(wildcards):
-    """A corrector's d_phi model file (its base_model on the same dataset), so Snakemake makes it first."""
-    estimator = dg.density_ratio(config, wildcards.model)
-    if estimator["kind"] == "corrector":
-        base = {"model": estimator["base_model"], "source": estimator["base_source"]}
-        return layout.MODEL.format(dataset=wildcards.dataset, **base)
-    return []
+    """A corrector's d_phi model file (its base_model on the same dataset, or d_phi_dataset's), so Snakemake
+    makes it first."""
+    base = dg.corrector_base(config, wildcards.model, wildcards.dataset)
+    return [] if base is None else layout.MODEL.format(**base)
 
 
 def raw_logit_model(wildcards):
     """The model file whose critic is this model's raw discriminator (models.<model>.logit_from), if any."""
-    borrowed = dg.raw_logit_from(config, wildcards.model)
+    borrowed = dg.raw_logit_from(config, wildcards.model, wildcards.dataset)
     if borrowed is None or not dg.follows_raw(config, wildcards.model, wildcards.method):
         return []
-    return layout.MODEL.format(dataset=wildcards.dataset, model=borrowed["model"], source=borrowed["source"])
+    return layout.MODEL.format(**borrowed)
 
 
 def logit_model_flag(wildcards, input):

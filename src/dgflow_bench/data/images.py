@@ -26,7 +26,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..io import download, savez, write_json
 
@@ -183,9 +182,17 @@ def avg_pool2_uint8(images: np.ndarray) -> np.ndarray:
     return np.rint(total / 4.0).astype(np.uint8)
 
 
+def _torch_version() -> str:
+    import torch  # here, not at the top: the plan-time data-root check imports this module, torch costs seconds
+
+    return torch.__version__
+
+
 def bilinear_uint8(images: np.ndarray, size: int) -> np.ndarray:
     """Antialiased bilinear resize of uint8 (N, 3, H, W) to size x size (the kernel of the metric protocols),
     rounded half to even and clamped to uint8."""
+    import torch
+
     from ..imaging import resize_images
 
     resized = resize_images(torch.from_numpy(np.ascontiguousarray(images)), "bilinear", size)
@@ -263,7 +270,7 @@ def prepare_image_dataset(name: str, root: str | os.PathLike, out_npz: str | os.
         "resolution": resolution, "resize": resize, "layout": "uint8 (N, 3, H, W) RGB",
         "n_train": int(len(arrays["train"])), "n_heldout": int(len(arrays["heldout"])),
         "heldout": heldout_rule, "heldout_in_train": bool(heldout_in_train) if source == "stl10" else False,
-        "seed": int(seed), "torch": torch.__version__, "numpy": np.__version__,
+        "seed": int(seed), "torch": _torch_version(), "numpy": np.__version__,
     }
     # where the originals lie, outside the manifest (a path is not part of the data's identity): the legacy
     # FID protocol resizes STL10's 96 px originals in float (metrics.image_references)

@@ -19,6 +19,27 @@ def upsample_bilinear(size) -> nn.Module:
     return nn.Upsample(size=size, mode="bilinear", align_corners=True)
 
 
+def resize_for(critic: nn.Module, image_size: int) -> Optional[nn.Module]:
+    """The bilinear resize a borrowed critic needs in front of it: None when it takes ``image_size`` px images
+    (or declares no size, e.g. a net ending in global pooling), else upsample_bilinear(its size). The release's
+    STL10 32 px rows feed their 48 px discriminator this way (models.<m>.d_phi_dataset)."""
+    size = getattr(critic, "image_size", None)
+    if size is None or int(size) == int(image_size):
+        return None
+    return upsample_bilinear(int(size))
+
+
+class ResizedInput(nn.Module):
+    """critic(T(x)): a borrowed raw critic judging samples of another size (only d sees the resized image)."""
+
+    def __init__(self, critic: nn.Module, transform: nn.Module):
+        super().__init__()
+        self.critic, self.transform = critic, transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.transform(x))
+
+
 class CorrectedLogit(nn.Module):
     """d(x) = d_phi(T(x)) + d_lambda(T(x)), (N, ...) -> (N,).
 

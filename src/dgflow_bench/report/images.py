@@ -20,6 +20,7 @@ from .images_figures import fid_curves, grid_rows, sample_grid
 from .images_tables import (FID_COLUMN_ORDER, IS_COLUMN_ORDER, IS_HEADERS, caption_for, method_columns,
                             method_table, write_method_table)
 from .published import load_published
+from .tables import samples_phrase
 
 
 def figure_paths(figures_dir: str | Path, runs: list[tuple[str, str, str]]) -> dict[str, list[Path]]:
@@ -44,7 +45,7 @@ def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir
     assert_mixable([name for r in results for record in r["per_step"] for name in record])
     published = load_published(published_path)
     extractor = _extractor(params["evaluate"].get("inception_weights"))
-    n = params["n_samples"]
+    n = samples_phrase(params)
     for kind, order, headers, title in (
         ("fid", FID_COLUMN_ORDER, None, f"Images: FID (lower is better) of {n} generated images per cell"),
         ("is", IS_COLUMN_ORDER, IS_HEADERS, f"Images: Inception Score (higher is better) of {n} generated images "

@@ -84,3 +84,11 @@ def _latex_escape(text: str) -> str:
     for char in "&%$#_{}":
         text = text.replace(char, "\\" + char)
     return text
+
+
+def samples_phrase(params: dict) -> str:
+    """'50000', or '50000 (cifar10 / glow: 10000)' when `overrides` give some runs another n_samples."""
+    other = params.get("n_samples_except") or {}
+    if not other:
+        return str(params["n_samples"])
+    return f"{params['n_samples']} ({'; '.join(f'{run}: {n}' for run, n in other.items())})"

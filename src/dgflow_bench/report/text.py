@@ -10,7 +10,7 @@ from ..data.text import decode
 from ..io import read_json, write_text
 from ..metrics.text_suite import metric_directions
 from ..snapshots import open_snapshots
-from .tables import STATUS_NOTE, final_rows, write_tables
+from .tables import STATUS_NOTE, final_rows, samples_phrase, write_tables
 
 
 def build(metric_files: list[str], params: dict, tables_stem: str, samples_path: str) -> None:
@@ -18,7 +18,7 @@ def build(metric_files: list[str], params: dict, tables_stem: str, samples_path:
     results = [read_json(p) for p in metric_files]
     caption = (
         f"Billion Words, character-level WGAN-GP: JS-n in bits (lower is better) between the n-gram "
-        f"distributions of {params['n_samples']} generated lines (argmax per position, padding included) and "
+        f"distributions of {samples_phrase(params)} generated lines (argmax per position, padding included) and "
         f"the {params['evaluate']['js_reference']} reference lines; token unit: Unicode code points; values at each "
         f"method's configured final step."
     )

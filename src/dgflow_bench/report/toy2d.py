@@ -10,7 +10,7 @@ from ..io import read_json
 from ..metrics.toy2d import metric_directions
 from ..snapshots import open_snapshots
 from .figures import metric_curves, scatter_grid
-from .tables import STATUS_NOTE, ID_COLUMNS, final_rows, write_tables
+from .tables import STATUS_NOTE, ID_COLUMNS, final_rows, samples_phrase, write_tables
 
 
 def _run_label(result: dict) -> str:
@@ -22,7 +22,7 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
     """``scatter_files`` / ``curve_files``: one figure per dataset, in sorted dataset order."""
     frame = final_rows(metric_files)
     caption = (
-        f"2-D experiment: {params['n_samples']} refined samples per run, metrics at each method's configured "
+        f"2-D experiment: {samples_phrase(params)} refined samples per run, metrics at each method's configured "
         f"final step against a held-out real sample. hq4sigma_pct: % of samples within 4 sigma of the clean "
         f"data; modes_covered: modes holding at least the stated share of a uniform allocation of "
         f"high-quality samples; kde_ll: mean log-likelihood of held-out data under a Gaussian KDE of the "

@@ -17,6 +17,7 @@ from typing import Optional
 import yaml
 
 from ..refine import params as _methods  # noqa: F401  (registers the built-in method kinds)
+from ..resolve import corrector_base, raw_logit_from, run_settings
 from ..refine.params import resolve_discriminator
 from ..registry import METHODS
 
@@ -37,6 +38,9 @@ DGFLOW_CONFIG_OF = {
     ("stl10-48", "wgan-gp-dcgan"): "stl10-wgan",
     ("stl10-48", "sn-dcgan-ns"): "stl10-sngan-ns",
     ("stl10-48", "sn-dcgan-hinge"): "stl10-sngan-hi",
+    ("stl10-32", "mmdgan"): "stl10-mmdgan",
+    ("stl10-32", "ocfgan-gp"): "stl10-ocfgan",
+    ("stl10-32", "vae"): "stl10-vae",
 }
 DGFLOW_SN_WARMUP = 5000  # dgflow.py stabilize_sn(iters=5000) on D before refining (official.yaml)
 
@@ -51,27 +55,33 @@ def official_entry(dataset: str, model: str) -> Optional[tuple[str, dict]]:
     return None if name is None else (name, load()["dgflow"][name])
 
 
-def _d_model(dataset: str, entry: dict) -> str:
-    """Our model whose critic is the official config's d: the model of the config that d was trained with
-    (official.yaml: discriminator.trained_with; for SN-ResNet-GAN, MMDGAN, ... another model's)."""
+def _d_model(entry: dict) -> str:
+    """Our model (and dataset) whose critic is the official config's d: the model of the config that d was
+    trained with (official.yaml: discriminator.trained_with; for SN-ResNet-GAN, MMDGAN, ... another model's,
+    and for the STL10 32 px rows the 48 px discriminator)."""
     run = entry["discriminator"]["trained_with"]
-    owners = [m for (d, m), name in DGFLOW_CONFIG_OF.items() if d == dataset and name == run]
+    owners = [(d, m) for (d, m), name in DGFLOW_CONFIG_OF.items() if name == run]
     if len(owners) != 1:
-        raise ValueError(f"official.yaml: a d on {dataset} was trained with {run!r}, which maps to "
-                         f"{owners or 'none'} of our models (settings/official.py DGFLOW_CONFIG_OF)")
-    return owners[0]
+        raise ValueError(f"official.yaml: a d was trained with {run!r}, which maps to {owners or 'none'} of our "
+                         "models (settings/official.py DGFLOW_CONFIG_OF)")
+    return _critic_of(*owners[0])
 
 
-def _our_d(config: dict, model: str, discriminator: str) -> dict:
+def _critic_of(dataset: str, model: str) -> str:
+    return f"{model} ({dataset})"
+
+
+def _our_d(config: dict, model: str, dataset: str, discriminator: str) -> dict:
     """How a row's d is made: raw or fine-tuned, whose critic (d_phi), and the corrector added to it."""
-    spec = config["models"][model]
     if discriminator == "raw":
-        return {"discriminator": "raw", "d_phi": (spec.get("logit_from") or {}).get("model") or model,
-                "corrector": None}
-    estimator = spec.get("density_ratio", {"kind": "logistic"})
-    if estimator["kind"] == "corrector":  # d_lambda: an SN-DCGAN discriminator, the release's t_sndcgan
-        return {"discriminator": "finetuned", "d_phi": estimator["base_model"], "corrector": "t_sndcgan"}
-    return {"discriminator": "finetuned", "d_phi": model, "corrector": None}
+        borrowed = raw_logit_from(config, model, dataset)
+        d_phi = _critic_of(dataset, model) if borrowed is None else _critic_of(borrowed["dataset"], borrowed["model"])
+        return {"discriminator": "raw", "d_phi": d_phi, "corrector": None}
+    base = corrector_base(config, model, dataset)
+    if base is not None:  # d_lambda: an SN-DCGAN discriminator, the release's t_sndcgan
+        return {"discriminator": "finetuned", "d_phi": _critic_of(base["dataset"], base["model"]),
+                "corrector": "t_sndcgan"}
+    return {"discriminator": "finetuned", "d_phi": _critic_of(dataset, model), "corrector": None}
 
 
 def _model_fields(config: dict, model: str, source: str, entry: dict) -> tuple[dict, dict]:
@@ -99,7 +109,8 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
     """{'setting': 'official' | 'variant', 'official': <config name or None>, 'differs': [field: ours vs
     theirs, ...]} for one cell. The method's f is the table column and is not compared (the release's
     configs set KL; the paper's JS and logD columns change f alone)."""
-    spec, refine = config["methods"][method], config["refine"]
+    settings = run_settings(config, dataset, model)  # with the overrides of this run
+    spec, refine = settings["methods"][method], settings["refine"]
     params = METHODS[spec["kind"]].from_config(spec)  # the mode and prior it runs with, as the refine stage
     found = official_entry(dataset, model)
     kind = spec["kind"]
@@ -121,11 +132,11 @@ def compare(config: dict, dataset: str, model: str, source: str, method: str) ->
                          "snapshot_every": entry["save_interval"],
                          # the release adds its corrector to d when the config names one (d = D + C)
                          "discriminator": "finetuned" if entry["corrector"] else "raw",
-                         "d_phi": _d_model(dataset, entry),
+                         "d_phi": _d_model(entry),
                          "corrector": (entry["corrector"] or {}).get("kind"),
                          "sn_power_iterations": DGFLOW_SN_WARMUP})
         ours.update({k: spec[k] for k in ("space", "eta", "gamma", "steps", "snapshot_every")})
-        ours.update(_our_d(config, model, resolve_discriminator(spec, config["models"][model])))
+        ours.update(_our_d(config, model, dataset, resolve_discriminator(spec, config["models"][model])))
         ours["sn_power_iterations"] = refine["sn_power_iterations"]
     elif kind == "dot":
         # DOT's execute_dot.py defaults; its DCGANs draw U[-1, 1] latents, its normal-prior generators use the

@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import sys
 
+from ..catalog import DATASETS, SUITES
 from ..io import drop_resume_state, sha256_file, sidecar_path, write_json, write_resolved_config
-from ..models.corrected import CorrectedLogit
+from ..models.corrected import CorrectedLogit, resize_for
 from ..models.store import load_model_file, save_model_file
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
 from ..training.corrector import train_corrector
@@ -61,9 +62,13 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
         checkpoint = {"checkpoint_path": state, "checkpoint_every": params["density_ratio"]["checkpoint_every"],
                       "fingerprint": fingerprint(params, *(sha256_file(f) for f in (data, model_file, base_model_file)),
                                                  str(dev))}
+        published = _published_corrector(params["density_ratio"], loaded["meta"], dataset)
         discriminator, stats = _train_corrector(params["density_ratio"], base_model_file, info, generator,
-                                                real_batch, latent_batch, rng, dev, progress, checkpoint, heldout)
+                                                real_batch, latent_batch, rng, dev, progress, checkpoint, heldout,
+                                                published)
         meta = {"kind": "corrector", "base_model_file": base_model_file, **stats}
+        if published is not None:
+            meta["published_corrector"] = loaded["meta"]["files"]["corrector"]
     save_model_file(out, critic=discriminator.cpu(), meta=meta)
     write_json(sidecar_path(out, ".validation.json"), {**stats["validation"], "heldout_real_rows": len(real_heldout[0])})
     _log(f"kept step {stats['final']['step']} (lowest held-out logistic loss "
@@ -73,19 +78,44 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
     drop_resume_state(state)
 
 
+def _published_corrector(estimator: dict, model_meta: dict, dataset: str):
+    """The imported model's own published d_lambda (dgflow-release's *_DRC.pth), or None: train one."""
+    record = (model_meta.get("files") or {}).get("corrector")
+    if record is None or not estimator.get("use_published", True):
+        return None
+    importer = SUITES[DATASETS[dataset].suite].importers.get(model_meta.get("source"))
+    if importer is None or importer.load_corrector is None:
+        return None
+    _log(f"d_lambda: the published corrector {record['file']} (sha256 {record['sha256'][:12]}...), not trained")
+    return importer.load_corrector(record["file"], dataset, model_meta["model"])
+
+
 def _train_corrector(estimator: dict, base_model_file: str, info: dict, generator, real_batch, latent_batch, rng,
-                     dev, progress: bool, checkpoint: dict, heldout) -> tuple[CorrectedLogit, dict]:
+                     dev, progress: bool, checkpoint: dict, heldout, published=None) -> tuple[CorrectedLogit, dict]:
+    """d_phi + d_lambda: d_lambda trained here, or ``published`` as is (only scored on the held-out data)."""
     key = f"models.<model>.density_ratio.base_model ({estimator['base_model']})"
     d_phi = load_model_file(base_model_file, config_key=key).get("critic")
     if d_phi is None:
         raise ValueError(f"{base_model_file} holds no critic to use as d_phi; check {key}")
-    size = getattr(d_phi, "image_size", None)
-    if size is not None and "image_size" in info and int(size) != int(info["image_size"]):
-        raise ValueError(f"d_phi from {base_model_file} takes {size} px images, the data has {info['image_size']} "
-                         f"px; {key} must be trained on the same dataset")
+    # a d_phi of another size (the release's STL10 32 px rows: 48 px) sees bilinearly resized images, as does
+    # d_lambda, a copy of it
+    resize = resize_for(d_phi, info["image_size"]) if "image_size" in info else None
+    if resize is not None:
+        _log(f"d_phi takes {d_phi.image_size} px images, the data has {info['image_size']} px: d_phi and d_lambda "
+             "see them resized bilinearly (align_corners=True)")
+    if published is not None:
+        if getattr(published, "image_size", None) != d_phi.image_size:
+            raise ValueError(f"the published corrector takes {published.image_size} px images, d_phi from "
+                             f"{base_model_file} {d_phi.image_size} px: d_phi must be the discriminator it was "
+                             "trained with (models.<model>.d_phi_dataset, density_ratio.base_model)")
+        corrected = CorrectedLogit(d_phi, published, resize).to(dev)
+        stats = train_corrector(corrected, generator, real_batch=real_batch, latent_batch=latent_batch, steps=0,
+                                batch_size=1, lr=1.0, betas=(0.0, 0.0), rng=rng, heldout=heldout, progress=False,
+                                init="keep", log=_log)
+        return corrected.eval(), stats
     # d_lambda: same architecture, starting from d_phi's features; train_corrector zeroes its last layer, so
     # the sum starts exactly at d_phi and only learns what d_phi gets wrong about this model.
-    corrected = CorrectedLogit(d_phi, copy.deepcopy(d_phi).requires_grad_(True)).to(dev)
+    corrected = CorrectedLogit(d_phi, copy.deepcopy(d_phi).requires_grad_(True), resize).to(dev)
     stats = train_corrector(
         corrected, generator, real_batch=real_batch, latent_batch=latent_batch, steps=estimator["steps"],
         batch_size=estimator["batch_size"], lr=estimator["lr"], betas=tuple(estimator["betas"]), rng=rng,

@@ -9,6 +9,7 @@ import dataclasses
 import torch
 
 from ..io import sha256_bytes, write_resolved_config
+from ..models.corrected import ResizedInput, resize_for
 from ..models.store import load_model_file
 from ..progress import log
 from ..refine.common import RefinementDiverged, sample_latents, snapshot_steps
@@ -23,11 +24,28 @@ def _logit_network(model: dict, method: MethodParams, disc_file: str | None,
                    logit_model_file: str | None) -> torch.nn.Module | None:
     if method.discriminator_kind == "raw":  # None: a family with no logit of its own (the base row needs none)
         if logit_model_file is not None:  # models.<model>.logit_from: another model's critic, as is
-            return load_model_file(logit_model_file)["critic"]
+            return _fitted(load_model_file(logit_model_file)["critic"], model)
         return model.get("critic")
     if disc_file is None:
         raise ValueError("method uses discriminator 'finetuned' but no --disc file was given")
     return load_model_file(disc_file)["critic"]
+
+
+def _fitted(critic: torch.nn.Module, model: dict) -> torch.nn.Module:
+    """A borrowed critic of another image size (models.<m>.d_phi_dataset) judges bilinearly resized samples."""
+    size = getattr(critic, "image_size", None)
+    if size is None:
+        return critic
+    generator = model["generator"]  # still in eval mode (load_model_file), before its refinement BN mode is set
+    with torch.no_grad():  # the generator's own sample size: one forward of two latents
+        z = sample_latents(model["latent"]["prior"], 2, model["latent"]["dim"], 0)
+        probe = generator(z.to(next(generator.parameters()).device))
+    resize = resize_for(critic, probe.shape[-1])
+    if resize is None:
+        return critic
+    log(f"the borrowed critic takes {size} px images, the samples are {probe.shape[-1]} px: it sees them resized "
+        "bilinearly (align_corners=True)")
+    return ResizedInput(critic, resize)
 
 
 def _no_logit(model_file: str, name: str):
@@ -52,9 +70,9 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
     dev = resolve_device(device)
     model = load_model_file(model_file)
     generator = model["generator"].to(dev).requires_grad_(False)
+    logit = _logit_network(model, method, disc_file, logit_model_file)
     bn_mode = method.bn_mode(common["generator_bn"])
     n_batchnorm = set_generator_bn_mode(generator, bn_mode)
-    logit = _logit_network(model, method, disc_file, logit_model_file)
     if logit is None:
         logit, sn_info = _no_logit(model_file, params.get("name", "?")), {}
     else:

@@ -83,10 +83,13 @@ class DatasetEntry:
 @dataclass(frozen=True)
 class Importer:
     """load(dataset, model, params, download_dir) -> Imported; files(dataset, model, params) -> ({role: file
-    name}, {file name: known SHA-256}) in ``local_dir``, for the plan-time check (ValueError if none fit)."""
+    name}, {file name: known SHA-256}) in ``local_dir``, for the plan-time check (ValueError if none fit).
+    load_corrector(path, dataset, model) -> nn.Module: for a source that publishes each model's density-ratio
+    corrector (Imported.files['corrector']), the d_lambda the finetune stage uses instead of training one."""
 
     load: Callable
     files: Callable[[str, str, dict], tuple[dict, dict]]
+    load_corrector: Optional[Callable] = None
 
 
 @dataclass(frozen=True)

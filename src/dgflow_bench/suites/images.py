@@ -211,7 +211,7 @@ SUITES.register(NAME, Suite(
     report=Report(_outputs, _build, captions={"fid_csv": "images_table.rst", "is_csv": "images_is_table.rst",
                                               "grids": "images_samples.rst", "curves": "images_fid_steps.rst"}),
     importers={"dot-pretrained": Importer(_import_dot_dcgan, _dot_dcgan_files)}, import_keys=lambda key: key == "local_dir" or
-    key.startswith("image_"), sample_storage=_sample_storage, preview=image_grid_writer,
+    key.startswith(("image_", "release_")), sample_storage=_sample_storage, preview=image_grid_writer,
     official=_official,
 ))
 for _name, _description in (("cifar10", ""), ("stl10-48", ""),
