@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p["refine"].add_argument("--disc", default=None, help="fine-tuned discriminator file, if the method uses it")
     p["refine"].add_argument("--logit-model-file", default=None,
                              help="model file whose critic is the raw discriminator (models.<model>.logit_from)")
+    p["refine"].add_argument("--data", default=None,
+                             help="the data file, for a method that fits something on held-out real samples (MH-GAN)")
     p["refine"].add_argument("--out", required=True)
     p["evaluate"].add_argument("--samples", required=True)
     p["evaluate"].add_argument("--data", required=True)
@@ -153,7 +155,7 @@ def dispatch(args: argparse.Namespace) -> None:
         from .stages import refine
 
         refine.run(args.dataset, args.model_file, args.disc, args.params, args.out, args.device, progress,
-                   logit_model_file=args.logit_model_file)
+                   logit_model_file=args.logit_model_file, data=args.data)
     elif args.stage == "evaluate":
         from .stages import evaluate
 

@@ -127,7 +127,7 @@ def _non_finite(node, path: str = ""):
         yield path, node
 
 
-def _check_borrowed(config: dict, key: str, model: str, borrowed: dict, fallback: str) -> None:
+def _check_borrowed(config: dict, key: str, model: str, borrowed: dict, fallback: str, source_key: str) -> None:
     """The borrowed critic's model must run on that dataset, from that source, or the DAG has no job making it."""
     other, dataset = config["models"].get(borrowed["model"]), borrowed["dataset"]
     if other is None or dataset not in other["datasets"]:
@@ -138,7 +138,7 @@ def _check_borrowed(config: dict, key: str, model: str, borrowed: dict, fallback
             f"models.{borrowed['model']} {missing}. Fix: add {dataset!r} to models.{borrowed['model']}.datasets"
             f"{extra} (the pipeline then trains it first), {fallback}")
     if borrowed["source"] not in other["sources"]:
-        raise ConfigError(f"{key}: the source is {borrowed['source']!r}, but models.{borrowed['model']}.sources is "
+        raise ConfigError(f"{source_key} is {borrowed['source']!r}, but models.{borrowed['model']}.sources is "
                           f"{other['sources']}; add it there or choose one of those")
 
 
@@ -158,7 +158,7 @@ def check_density_ratio_bases(config: dict) -> None:
                               f"{', '.join(sorted(MODELS))} (the paper's d_phi is sn-dcgan-ns)")
         for dataset in spec["datasets"]:
             _check_borrowed(config, key, model, corrector_base(config, model, dataset),
-                            f"or set {key}: {{kind: logistic}}")
+                            f"or set {key}: {{kind: logistic}}", f"{key}.base_source")
         _check_published_corrector(config, model, estimator)
 
 
@@ -183,7 +183,7 @@ def check_logit_sources(config: dict) -> None:
             borrowed = raw_logit_from(config, model, dataset)
             if borrowed is not None:
                 _check_borrowed(config, f"models.{model}.logit_from", model, borrowed,
-                                f"or drop models.{model}.logit_from")
+                                f"or drop models.{model}.logit_from", f"models.{model}.logit_from.source")
 
 
 def derive_seed(base: int, *names: str) -> int:
@@ -254,6 +254,13 @@ def refine_params(config: dict, method: str, dataset: str, model: str) -> dict:
     if storage is not None:
         params["storage"] = storage(config["evaluate"])
     return params
+
+
+def reads_real_data(config: dict, method: str, dataset: str, model: str) -> bool:
+    """Whether this refinement fits something on held-out real samples (MH-GAN's calibration): its job then
+    reads the data file."""
+    spec = refine_params(config, method, dataset, model)["method"]
+    return bool(METHODS[spec["kind"]].from_config(spec).real_samples)
 
 
 def evaluate_params(config: dict, dataset: str, model: str, source: str, method: str) -> dict:

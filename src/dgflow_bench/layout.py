@@ -36,6 +36,8 @@ def intermediates(config: dict) -> dict[str, set[str]]:
         for method in methods:
             samples, metrics = SAMPLES.format(**names, method=method), METRICS.format(**names, method=method)
             made_from(model, samples)
+            if dg.reads_real_data(config, method, d, m):
+                made_from(data, samples)
             made_from(samples, metrics)
             made_from(data, metrics)
             made_from(metrics)  # read by the report, whose tables are rebuilt when it is

@@ -44,6 +44,8 @@ def refinement(config: dict, dataset: str, name: str, source: str, method: str) 
     elif dg.follows_raw(config, name, method) and dg.raw_logit_from(config, name, dataset):
         borrowed = dg.raw_logit_from(config, name, dataset)
         parts["logit_model"] = model(config, borrowed["dataset"], borrowed["model"], borrowed["source"])
+    if dg.reads_real_data(config, method, dataset, name):
+        parts["data"] = data(config, dataset)
     return digest(parts)
 
 

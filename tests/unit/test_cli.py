@@ -94,14 +94,14 @@ def model_file(tmp_path_factory, data_file) -> Path:
     return folder / "model.pt"
 
 
-def refine(model: Path, out: Path, method: dict) -> subprocess.CompletedProcess:
+def refine(model: Path, out: Path, method: dict, *extra: str) -> subprocess.CompletedProcess:
     # resolved through the schema, as the Snakemake rule does: every default comes from there
     config = validate({"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
                        "methods": {"flow-under-test": method},
                        "refine": {"n_samples": 64, "batch_size": 64, "seed": 0}})
     params = refine_params(config, "flow-under-test", "25gaussians", "wgan-gp")
     return subprocess.run(cli("refine", "--dataset", "25gaussians", "--model-file", str(model), "--params", json.dumps(params), "--out",
-                              str(out), "--device", "cpu", "--no-progress"), capture_output=True, text=True)
+                              str(out), "--device", "cpu", "--no-progress", *extra), capture_output=True, text=True)
 
 
 def test_diverging_flow_is_recorded_not_fatal(tmp_path, model_file):
@@ -185,3 +185,26 @@ def test_progress_lines_off_a_terminal(capsys):
     assert len(lines) == 9 and lines[0].startswith("train: 40/200 (20%)")
     assert lines[-1].startswith("train: 200/200 (100%)")
     assert list(progress(range(5), desc="x", disable=True)) == list(range(5)) and not capsys.readouterr().err
+
+
+def test_rejection_methods_record_what_each_sample_cost(tmp_path, model_file, data_file):
+    """DRS and MH-GAN through the refine and evaluate stages: MH-GAN fits its calibration on real samples of the
+    data file (and says so when it has none); both write proposals per sample and the acceptance rate."""
+    mhgan = {"kind": "mh-gan", "discriminator": "raw", "k": 20, "calibration_size": 100}
+    proc = refine(model_file, tmp_path / "m.npz", mhgan)
+    assert proc.returncode != 0 and "needs --data" in proc.stderr
+    proc = refine(model_file, tmp_path / "m.npz", mhgan, "--data", str(data_file))
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((tmp_path / "m.config.json").read_text())["info"]
+    assert len(info["platt"]) == 2 and all(isinstance(v, float) for v in info["platt"])
+    assert info["proposals"] == 20 * 64
+    drs = {"kind": "drs", "discriminator": "raw", "burn_in": 200}
+    assert refine(model_file, tmp_path / "d.npz", drs).returncode == 0
+    for name, per_sample in (("m", 20), ("d", None)):
+        params = json.dumps({"labels": {"dataset": "25gaussians", "model": "wgan-gp", "source": "trained",
+                                        "method": name}, "metrics": {"kde_bandwidth": 0.05, "mode_min_share": 0.1}})
+        subprocess.run(cli("evaluate", "--samples", str(tmp_path / f"{name}.npz"), "--data", str(data_file),
+                           "--params", params, "--out", str(tmp_path / f"{name}.json"), "--no-progress"), check=True)
+        sampling = json.loads((tmp_path / f"{name}.json").read_text())["sampling"]
+        assert 0 < sampling["acceptance_rate"] <= 1
+        assert sampling["proposals_per_sample"] == per_sample if per_sample else sampling["proposals_per_sample"] >= 1

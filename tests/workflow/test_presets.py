@@ -76,8 +76,10 @@ def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_for
                       "evaluate": 120, "report_images": 1}, counts
     # the paper's other generators: every stage of MMDGAN, OCFGAN-GP, the VAE and Glow on CIFAR10 and STL10
     # 32 px (their finetune job is the corrector; Glow's STL10 rows are ours, the release has no such config)
-    planned = set(re.findall(r"^\s*rule (\w+):\n(?:.*\n)*?\s+wildcards: dataset=([\w-]+), model=([\w-]+)", output,
-                             re.MULTILINE))
+    # each job's own wildcards line: no other job's `rule` line may lie between (a job without a model wildcard
+    # must not borrow the next job's)
+    planned = set(re.findall(r"^\s*rule (\w+):\n(?:(?!\s*(?:local)?rule ).*\n)*?\s+wildcards: dataset=([\w-]+), "
+                             r"model=([\w-]+)", output, re.MULTILINE))
     pairs = [(d, m) for m in ("mmdgan", "ocfgan-gp", "vae", "glow") for d in ("cifar10", "stl10-32")]
     for dataset, model in pairs:
         for rule in ("train", "finetune_discriminator", "refine", "evaluate"):

@@ -45,7 +45,8 @@ def test_registry_entry_and_schema_defaults():
                              "betas": [0.0, 0.9], "gp_weight": 0, "lr_decay": "linear", "checkpoint_every": 1000}
     assert spec["density_ratio"] == {"kind": "corrector", "base_model": "sn-dcgan-ns", "base_source": "trained",
                                      "steps": 5000, "batch_size": 64, "lr": 1e-4, "betas": [0.5, 0.999],
-                                     "checkpoint_every": 500, "validation_size": 2000, "eval_every": 250}
+                                     "checkpoint_every": 500, "validation_size": 2000, "eval_every": 250,
+                                     "use_published": True}
     # every other image model keeps the logistic fine-tune of its own critic
     assert config["models"]["sn-dcgan-ns"]["density_ratio"] == {"kind": "logistic"}
 

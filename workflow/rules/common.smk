@@ -46,6 +46,17 @@ def finetuned_disc(wildcards):
     return []
 
 
+def real_data(wildcards):
+    """The data file, for a method that fits on held-out real samples (MH-GAN's calibration)."""
+    if dg.reads_real_data(config, wildcards.method, wildcards.dataset, wildcards.model):
+        return layout.DATA.format(dataset=wildcards.dataset)
+    return []
+
+
+def data_flag(wildcards, input):
+    return f"--data {input.data}" if input.data else ""
+
+
 def disc_flag(wildcards, input):
     return f"--disc {input.disc}" if input.disc else ""
 

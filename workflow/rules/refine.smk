@@ -10,6 +10,7 @@ rule refine:
         model=layout.MODEL,
         disc=finetuned_disc,
         logit_model=raw_logit_model,
+        data=real_data,
     output:
         samples=layout.SAMPLES,
         record=layout.sidecar(layout.SAMPLES),
@@ -18,6 +19,7 @@ rule refine:
         provenance=lambda w: provenance.refinement(config, w.dataset, w.model, w.source, w.method),
         disc=disc_flag,
         logit_model=logit_model_flag,
+        data=data_flag,
         device=config["device"],
     log:
         "results/logs/refine/{dataset}/{model}/{source}/{method}.log",
@@ -27,7 +29,7 @@ rule refine:
         CONDA_ENV
     threads: 1
     shell:
-        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} {params.logit_model} --params {params.cfg:q} --provenance {params.provenance} --out {output.samples} --device {params.device} --threads {threads} 2> {log}"
+        "dgflow-bench refine --dataset {wildcards.dataset} --model-file {input.model} {params.disc} {params.logit_model} {params.data} --params {params.cfg:q} --provenance {params.provenance} --out {output.samples} --device {params.device} --threads {threads} 2> {log}"
 
 
 rule evaluate:

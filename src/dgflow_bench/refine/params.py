@@ -73,6 +73,8 @@ class MethodParams:
     kind: ClassVar[str] = ""
     steps: ClassVar[int] = 0
     snapshot_every: ClassVar[int] = 1
+    needs_real_data: ClassVar[bool] = False  # the refine stage then hands prepare() held-out real samples
+    real_samples: ClassVar[int] = 0  # how many (held out from the training array, never the metrics' split)
 
     @classmethod
     def from_config(cls, spec: dict) -> "MethodParams":
@@ -124,6 +126,11 @@ class MethodParams:
     def after_first_batch(self, info: dict) -> "MethodParams":
         """The parameters for the remaining batches, given the first batch's result info (a method that fixes
         a quantity once per run, as DOT's K, returns a copy holding it)."""
+        return self
+
+    def prepare(self, real, generator, logit_fn, rng, *, prior: str, latent_dim: int) -> "MethodParams":
+        """Before the first batch, for a method with ``needs_real_data``: ``real`` holds held-out real samples
+        (model input form); returns the parameters to run with (e.g. a fitted calibration)."""
         return self
 
 
@@ -220,3 +227,91 @@ class DDLSParams(MethodParams):
         from .ddls import run_ddls
 
         return run_ddls(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
+
+
+@method("drs")
+@dataclass(frozen=True)
+class DRSParams(MethodParams):
+    """Discriminator Rejection Sampling (Azadi et al., ICLR 2019; refine/rejection.py): proposals G(z), the first
+    batch being the shared latents z0, accepted with probability sigmoid(F(x)), F = d - d_M - log(1 - exp(d -
+    d_M - eps)) - gamma, where exp(d) is the density-ratio estimate and d_M the largest logit seen (from a
+    burn-in sample, then kept up to date). With gamma = 0 and the true maximum this is exact rejection sampling
+    (acceptance exp(d - d_M)); gamma shifts F to trade exactness for acceptance."""
+
+    steps: ClassVar[int] = 1  # snapshots: 0 = the base samples G(z0), 1 = the accepted samples
+
+    discriminator: str = knob("finetuned", **{**DISCRIMINATOR, "description": (
+        "DRS needs a density-ratio estimate: its paper fine-tunes D with the logistic loss, the `finetuned` "
+        "estimator here (default); raw or model as for the other methods")})
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
+    burn_in: int = knob(10000, "generator samples whose largest logit starts d_M (once per run)", type="integer",
+                        minimum=1)
+    gamma_percentile: Optional[float] = knob(
+        None, "null: gamma = 0 (exact rejection sampling against d); a number p: gamma is the p-th percentile of F "
+        "over each proposal batch, the paper's dynamic shift (a negative gamma, the usual case for p up to about "
+        "50-80, accepts more and is less exact; a higher p means a larger gamma and fewer acceptances)",
+        type=["number", "null"], minimum=0, maximum=100)
+    eps: float = knob(1e-6, "keeps log(1 - exp(d - d_M - eps)) finite at the maximum", type="number",
+                      exclusiveMinimum=0)
+    max_proposals_per_sample: int = knob(
+        1000, "proposal budget: a batch stops drawing after this many proposals per sample; any places still "
+        "empty take the proposals most likely to be accepted, and the run records how many", type="integer",
+        minimum=1)
+    max_logit: Optional[float] = knob(None, "d_M fixed by hand instead of the burn-in estimate (null: estimate)",
+                                      type=["number", "null"])
+
+    def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
+        from .rejection import run_drs
+
+        return run_drs(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
+
+    def after_first_batch(self, info: dict) -> "DRSParams":
+        # d_M once per run: the burn-in runs on the first batch; later batches start from its final value
+        return dataclasses.replace(self, max_logit=info["max_logit"]) if self.max_logit is None else self
+
+
+@method("mh-gan")
+@dataclass(frozen=True)
+class MHGANParams(MethodParams):
+    """MH-GAN (Turner et al., ICML 2019; refine/rejection.py): independence Metropolis-Hastings with the
+    generator as proposal and the calibrated discriminator's odds as the density ratio, one chain of length K
+    per output sample; the output is each chain's state after K proposals. Chains start at G(z0), the shared
+    initial latents (the paper starts at a real image to skip burn-in and restarts from a generator sample
+    when nothing was accepted; starting at G(z0) is that restart, so the samples of every method start from
+    the same latents)."""
+
+    steps: ClassVar[int] = 1  # snapshots: 0 = the chains' starts G(z0), 1 = their states after K proposals
+    needs_real_data: ClassVar[bool] = True  # the calibration is fitted on the held-out real split
+
+    discriminator: str = knob("finetuned", **{**DISCRIMINATOR, "description": (
+        "the discriminator whose calibrated odds are the density ratio: finetuned (default), raw or model")})
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
+    k: int = knob(640, "chain length: proposals per output sample (the paper's K = 640)", type="integer", minimum=1)
+    calibration: str = knob(
+        "platt", "platt: sigmoid(a d + b) fitted by logistic regression on the held-out real images against as many "
+        "generator samples (MH-GAN calibrates D on held-out data; Platt scaling is the calibration named here); "
+        "none: d used as is", enum=["platt", "none"])
+    calibration_size: int = knob(2000, "held-out real samples (and as many generated) for the calibration fit",
+                                 type="integer", minimum=2)
+    platt: Optional[tuple] = knob(None, "(a, b) fixed by hand instead of the fit (null: fit)",
+                                  type=["array", "null"], items={"type": "number"}, minItems=2, maxItems=2)
+
+    @property
+    def real_samples(self) -> int:  # type: ignore[override]
+        return self.calibration_size if self.calibration == "platt" and self.platt is None else 0
+
+    def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
+        from .rejection import run_mhgan
+
+        return run_mhgan(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
+
+    def prepare(self, real, generator, logit_fn, rng, *, prior: str, latent_dim: int) -> "MHGANParams":
+        if self.calibration == "none" or self.platt is not None:
+            return self
+        from .rejection import fit_platt_on
+
+        a, b = fit_platt_on(real[: self.calibration_size], generator, logit_fn, rng, prior=prior,
+                            latent_dim=latent_dim)
+        return dataclasses.replace(self, platt=(a, b))

@@ -33,7 +33,7 @@ def paper_column(spec: dict) -> str:
     kind = spec["kind"]
     if kind == "dgflow":
         return f"DGflow-{spec.get('f', 'KL')}"
-    return {"base": "Base", "dot": "DOT", "ddls": "DDLS"}.get(kind, kind)  # a kind the paper lacks keeps its name
+    return {"base": "Base", "dot": "DOT", "ddls": "DDLS", "drs": "DRS", "mh-gan": "MH-GAN"}.get(kind, kind)  # else its kind
 
 
 def method_columns(methods: dict[str, dict], column_order=FID_COLUMN_ORDER,

@@ -25,6 +25,8 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
                      "status": run_status(result), **final[0]})
         if result.get("setting") is not None:  # suites with official settings: official | variant per row
             rows[-1]["setting"] = result["setting"]["setting"]
+        if result.get("sampling"):  # rejection methods: what each output sample cost
+            rows[-1].update(result["sampling"])
     return pd.DataFrame(rows)
 
 

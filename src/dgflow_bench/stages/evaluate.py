@@ -26,10 +26,22 @@ def run(samples_file: str, data_file: str, params: dict, out: str, progress: boo
         ]
         final_step = snapshots.final_step
     # a diverged run is a result: its row carries where it diverged and the metrics of its last kept step
-    diverged = _refine_record(samples_file).get("diverged")
+    record = _refine_record(samples_file)
     write_json(out, {**labels, "suite": suite, "final_step": final_step, "per_step": per_step,
-                     "samples_file": samples_file, "data_file": data_file, "diverged": diverged})
+                     "samples_file": samples_file, "data_file": data_file, "diverged": record.get("diverged"),
+                     "sampling": sampling_summary(record.get("info") or {}, snapshots.n_samples)})
     write_resolved_config(out, "evaluate", params, samples_file=samples_file, data_file=data_file)
+
+
+def sampling_summary(info: dict, n_samples: int) -> dict | None:
+    """Proposals per output sample and acceptance rate of a rejection method (DRS, MH-GAN), summed over the
+    refine stage's batches (its info holds a list per key when there were several); None for other methods."""
+    if "proposals" not in info:
+        return None
+    as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
+    proposals = sum(as_list(info["proposals"]))
+    accepted = sum(r * p for r, p in zip(as_list(info["acceptance_rate"]), as_list(info["proposals"])))
+    return {"proposals_per_sample": proposals / n_samples, "acceptance_rate": accepted / proposals}
 
 
 def _refine_record(samples_file: str) -> dict:

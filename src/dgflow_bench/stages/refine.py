@@ -9,6 +9,7 @@ import dataclasses
 import torch
 
 from ..io import sha256_bytes, write_resolved_config
+from ..config import derive_seed
 from ..models.corrected import ResizedInput, resize_for
 from ..models.store import load_model_file
 from ..progress import log
@@ -18,6 +19,7 @@ from ..refine.network_modes import set_generator_bn_mode, thermalise_spectral_no
 from ..catalog import DATASETS, METHODS, SUITES
 from ..runtime import resolve_device, seeded_generator
 from ..snapshots import write_snapshots
+from .common import load_split_training_data
 
 
 def _logit_network(model: dict, method: MethodParams, disc_file: str | None,
@@ -48,6 +50,20 @@ def _fitted(critic: torch.nn.Module, model: dict) -> torch.nn.Module:
     return ResizedInput(critic, resize)
 
 
+def _prepared(method: MethodParams, dataset: str, data: str | None, generator, logit, seed: int, dev, prior: str,
+              dim: int) -> MethodParams:
+    """The method's fit on real samples (MH-GAN's calibration): rows held out of the training array with their
+    own seed, never the metrics' held-out split, against generator samples of their own random stream."""
+    if data is None:
+        raise ValueError(f"method kind {method.kind!r} fits on real samples: the refine stage needs --data")
+    _, _, (rows, to_input) = load_split_training_data(dataset, data, dev, holdout=method.real_samples,
+                                                      seed=derive_seed(seed, "real-samples", method.kind))
+    rng = seeded_generator(derive_seed(seed, "fit", method.kind), dev)
+    prepared = method.prepare(to_input(rows), generator, logit, rng, prior=prior, latent_dim=dim)
+    log(f"{method.kind}: fitted on {len(rows)} held-out real samples of {data}")
+    return prepared
+
+
 def _no_logit(model_file: str, name: str):
     def logit(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"method {name!r} follows a discriminator, but {model_file} holds none (its family has no "
@@ -65,7 +81,7 @@ def _merge_info(infos: list[dict]) -> dict:
 
 
 def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out: str, device: str,
-        progress: bool, logit_model_file: str | None = None) -> None:
+        progress: bool, logit_model_file: str | None = None, data: str | None = None) -> None:
     method, common = METHODS[params["method"]["kind"]].from_config(params["method"]), params["refine"]
     dev = resolve_device(device)
     model = load_model_file(model_file)
@@ -80,6 +96,8 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
         sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
     # a method may draw its latents from another prior (DOT's release: U[-1, 1]); same seed, same size
     prior, dim = method.prior(model["latent"]["prior"]), model["latent"]["dim"]
+    if method.real_samples:
+        method = _prepared(method, dataset, data, generator, logit, common["seed"], dev, prior, dim)
     z0 = sample_latents(prior, common["n_samples"], dim, common["seed"])
     storage = params.get("storage", "default")
     run = _Run(dataset, generator, logit, prior, z0, common, storage, dev, params.get("name", "?"))
@@ -97,6 +115,8 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
             # kept step before it, and record where and why it diverged. Each batch has its own noise stream, so
             # the shorter run is exactly the first steps of the diverged one; it can only reveal an earlier sign
             # that an overflow in the method hid (a sample out of range), and then the next pass records that.
+            if "steps" not in {f.name for f in dataclasses.fields(method)}:  # rejection methods: one step
+                raise ValueError(f"{params.get('name', '?')}: {exc.reason} at step {exc.step}") from None
             last = max([s for s in snapshot_steps(method.steps, method.snapshot_every)
                         if s < exc.step], default=0)
             diverged = {"step": exc.step, "reason": exc.reason, "kept_until_step": last}
