@@ -76,7 +76,9 @@ def test_images_suite_end_to_end(tmp_path):
     # two KL rows (the raw logit and the -ft variant) fill one paper column, told apart by their row names
     kl_fid = ["DGflow-KL (dgflow-kl)", "DGflow-KL (dgflow-kl-ft)"]
     kl_is = ["DGflow (dgflow-kl)", "DGflow (dgflow-kl-ft)"]
-    for table, columns in ((fid, ["Base", "DOT", *kl_fid, "DDLS"]), (inception, ["Base", "DDLS", "DOT", *kl_is])):
+    # the rejection baselines follow the paper's columns
+    fid_columns, is_columns = ["Base", "DOT", *kl_fid, "DDLS", "DRS", "MH-GAN"], ["Base", "DDLS", "DOT", *kl_is, "DRS", "MH-GAN"]
+    for table, columns in ((fid, fid_columns), (inception, is_columns)):
         assert [c for c in columns if c in table.columns] == columns
         assert np.isfinite(table[columns].to_numpy(dtype=float)).all()
         assert table[[f"{c} paper" for c in columns]].isna().all().all()  # never beside RANDOM-WEIGHTS numbers

@@ -36,7 +36,11 @@ def test_text_suite_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     table = pd.read_csv(workdir / "results/tables/text_js.csv")
-    assert list(table["method"]) == ["base", "dgflow-kl", "dot", "ddls", "dgflow-kl-ft"]
+    assert list(table["method"]) == ["base", "dgflow-kl", "dot", "ddls", "dgflow-kl-ft", "drs", "mh-gan"]
+    # the rejection rows say what each line cost: 8 proposals per MH-GAN line, at least one per DRS line
+    rejection = table.set_index("method").loc[["drs", "mh-gan"]]
+    assert rejection.loc["mh-gan", "proposals_per_sample"] == 8 and rejection.loc["drs", "proposals_per_sample"] >= 1
+    assert ((rejection["acceptance_rate"] > 0) & (rejection["acceptance_rate"] <= 1)).all()
     js_columns = [c for c in table.columns if c.startswith("js")]
     assert js_columns == ["js2_120lines_1bw-heldout", "js4_120lines_1bw-heldout"]
     assert ((table[js_columns] >= 0) & (table[js_columns] <= 1)).all().all()
@@ -52,5 +56,5 @@ def test_text_suite_end_to_end(tmp_path):
     caption = (workdir / "results/tables/text_js.md").read_text()
     assert "120 generated lines" in caption
     # a tiny model is not the authors' recipe: every row is a variant and the caption says why
-    assert list(table["setting"]) == ["variant"] * 5
+    assert list(table["setting"]) == ["variant"] * 7
     assert "iterations (train): 15 vs 100000" in caption and "no official dgflow settings for text" in caption
