@@ -90,7 +90,8 @@ def test_report_params_carry_the_method_specs_for_images_only():
     images = report_params(config, "images")
     assert images["methods"] == {"base": {"kind": "base"}, "dgflow-kl": {"kind": "dgflow", "f": "KL"},
                                  "dot": {"kind": "dot"}, "ddls": {"kind": "ddls"},
-                                 "dgflow-kl-ft": {"kind": "dgflow", "f": "KL"}}
+                                 "dgflow-kl-ft": {"kind": "dgflow", "f": "KL"}, "drs": {"kind": "drs"},
+                                 "mh-gan": {"kind": "mh-gan"}}
     assert set(images["evaluate"]) == set(SUITES["images"].evaluate_keys)  # only the suite's own keys
     assert "inception_weights" not in report_params(config, "toy2d")["evaluate"]
 
