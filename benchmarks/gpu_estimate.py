@@ -75,7 +75,8 @@ def job_flops(config: dict) -> dict[str, list[tuple[str, float]]]:
     evaluate = config["evaluate"]
     for (dataset, model), spec in ((dm, config["models"][dm[1]]) for dm in _pairs(config)):
         settings = run_settings(config, dataset, model)  # with this run's overrides
-        n = settings["refine"]["n_samples"]
+        # every refinement seed (refine.seeds) refines and scores its own n samples
+        n = settings["refine"]["n_samples"] * settings["refine"].get("seeds", 1)
         g, d, trained_nets = network_flops(model, dataset, config)
         name = f"{dataset}/{model}"
         train = spec["train"]

@@ -8,6 +8,8 @@ The file is an uncompressed zip of ``.npy`` members (``np.load`` opens it like a
 - ``latents``      (N, dim)     the shared initial latents z0
 - ``final_latents`` (N, dim)    the latents after the last step (only methods that move latents write it)
 - ``s<step>/b<k>`` one shard:   the samples of batch k at that step (uint8 images, float32 points, ...)
+- ``r<r>/...``      the same members for refinement seed r >= 1 (``refine.seeds``: the run repeated from other
+  latents and noise); the unprefixed members are seed 0, so a one-seed file is what it always was
 
 Members are streamed into the zip (``zipfile`` writes each as it comes) under a temporary name that is
 renamed onto the final path only when the writer closes cleanly, so a killed job leaves nothing behind.
@@ -16,6 +18,7 @@ renamed onto the final path only when the writer closes cleanly, so a killed job
 from __future__ import annotations
 
 import contextlib
+import re
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -31,14 +34,22 @@ def _shard_name(step: int, index: int) -> str:
     return f"s{int(step)}/b{int(index):05d}"
 
 
+def _prefix(seed_index: int) -> str:
+    return "" if seed_index == 0 else f"r{int(seed_index)}/"
+
+
 class SnapshotWriter:
-    def __init__(self, archive: zipfile.ZipFile) -> None:
-        self._zip = archive
+    def __init__(self, archive: zipfile.ZipFile, seed_index: int = 0) -> None:
+        self._zip, self._prefix = archive, _prefix(seed_index)
         self._steps: list[int] | None = None
         self._batch_sizes: list[int] = []
 
+    def for_seed(self, seed_index: int) -> "SnapshotWriter":
+        """The writer of refinement seed ``seed_index`` in the same file (0 is this one)."""
+        return self if seed_index == 0 else SnapshotWriter(self._zip, seed_index)
+
     def _put(self, name: str, array: np.ndarray) -> None:
-        with self._zip.open(name + ".npy", "w", force_zip64=True) as member:
+        with self._zip.open(self._prefix + name + ".npy", "w", force_zip64=True) as member:
             np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
 
     def add_batch(self, snapshots: dict[int, np.ndarray]) -> None:
@@ -81,22 +92,31 @@ def write_snapshots(path: str | Path) -> Iterator[SnapshotWriter]:
 
 
 class Snapshots:
-    """Read access to one refine output; each shard is loaded only when asked for."""
+    """Read access to one refine output (refinement seed 0; ``for_seed(r)`` reads seed r); each shard is loaded
+    only when asked for."""
 
-    def __init__(self, npz) -> None:
-        self._npz = npz
-        self.steps: list[int] = [int(s) for s in npz["steps"]]
-        self.batch_sizes: list[int] = [int(n) for n in npz["batch_sizes"]]
+    def __init__(self, npz, seed_index: int = 0) -> None:
+        self._npz, self._prefix = npz, _prefix(seed_index)
+        self.steps: list[int] = [int(s) for s in npz[self._prefix + "steps"]]
+        self.batch_sizes: list[int] = [int(n) for n in npz[self._prefix + "batch_sizes"]]
         self.n_samples = int(sum(self.batch_sizes))
+        # seeds 1, 2, ... exist while their completion marker (latents) does
+        self.n_seeds = 1 + sum(1 for name in npz.files if re.fullmatch(r"r\d+/latents", name))
+
+    def for_seed(self, seed_index: int) -> "Snapshots":
+        if not 0 <= seed_index < self.n_seeds:
+            raise KeyError(f"no refinement seed {seed_index}: the file holds {self.n_seeds}")
+        return self if seed_index == 0 else Snapshots(self._npz, seed_index)
 
     @property
     def latents(self) -> np.ndarray:
-        return self._npz["latents"]
+        return self._npz[self._prefix + "latents"]
 
     @property
     def final_latents(self) -> np.ndarray | None:
         """The latents after the last step, or None for a method that does not move latents."""
-        return self._npz["final_latents"] if "final_latents" in self._npz.files else None
+        name = self._prefix + "final_latents"
+        return self._npz[name] if name in self._npz.files else None
 
     @property
     def final_step(self) -> int:
@@ -111,7 +131,7 @@ class Snapshots:
         """The samples at ``step``, one shard at a time, in latent order."""
         step = self._check_step(step)
         for index in range(len(self.batch_sizes)):
-            yield self._npz[_shard_name(step, index)]
+            yield self._npz[self._prefix + _shard_name(step, index)]
 
     def read(self, step: int, limit: int | None = None) -> np.ndarray:
         """The first ``limit`` samples (all if None) at ``step`` as one array."""

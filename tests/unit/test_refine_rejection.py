@@ -124,7 +124,8 @@ def test_drs_network_evaluations_by_hand_when_everything_is_accepted():
     params = DRSParams(burn_in=10, max_proposals_per_sample=3)  # constant logit: d = d_M, p = 1 - O(eps)
     res = run_drs(z0, gen, logit, params, gen_rng(5), prior="normal")
     # burn-in 10 (chunks 4 + 4 + 2) + one proposal batch G(z0), which is also the step-0 snapshot
-    assert res.info["network_evaluations"] == {"generator_forward": 14, "discriminator_forward": 14}
+    assert res.info["network_evaluations"] == {"generator_forward": 14, "discriminator_forward": 14,
+                                          "generator_backward": 0, "discriminator_backward": 0}  # no gradients
     assert gen.samples == 14 and logit.samples == 14
     assert res.info["proposals"] == 4 and res.info["accepted"] == 4 and res.info["acceptance_rate"] == 1.0
     torch.testing.assert_close(res.snapshots[1], res.snapshots[0], rtol=0, atol=0)  # proposal order
@@ -141,7 +142,8 @@ def test_drs_budget_spent_fills_with_the_most_likely_proposals():
     params = DRSParams(max_logit=0.0, max_proposals_per_sample=3)
     res = run_drs(z0, gen, logit, params, gen_rng(6), prior="normal")
     info = res.info
-    assert info["network_evaluations"] == {"generator_forward": 12, "discriminator_forward": 12}
+    assert info["network_evaluations"] == {"generator_forward": 12, "discriminator_forward": 12,
+                                          "generator_backward": 0, "discriminator_backward": 0}  # no gradients
     assert gen.samples == 12 and logit.samples == 12
     assert info["burn_in_samples"] == 0 and info["proposals"] == 12
     assert info["accepted"] == 0 and info["acceptance_rate"] == 0.0 and info["filled_without_acceptance"] == 4
@@ -154,7 +156,8 @@ def test_drs_budget_spent_fills_with_the_most_likely_proposals():
 def test_drs_data_space_counts_no_generator_and_has_no_latents():
     res = run_drs(base_latents(4), None, lambda x: torch.zeros(x.shape[0], dtype=F64), DRSParams(burn_in=10),
                   gen_rng(7), prior="normal")
-    assert res.info["network_evaluations"] == {"generator_forward": 0, "discriminator_forward": 14}
+    assert res.info["network_evaluations"] == {"generator_forward": 0, "discriminator_forward": 14,
+                                          "generator_backward": 0, "discriminator_backward": 0}  # no gradients
     assert res.final_latents is None and res.snapshots[1].shape == (4, 1)
 
 
@@ -259,13 +262,15 @@ def test_mhgan_network_evaluations_by_hand_and_latents():
     gen, logit = Counting(linear_tanh_generator()), Counting(lambda x: x[:, 0])
     res = run_mhgan(z0, gen, logit, MHGANParams(calibration="none", k=k), gen_rng(17), prior="uniform")
     # the starts G(z0) (also the step-0 snapshot) + K proposals per chain
-    assert res.info["network_evaluations"] == {"generator_forward": 16, "discriminator_forward": 16}
+    assert res.info["network_evaluations"] == {"generator_forward": 16, "discriminator_forward": 16,
+                                          "generator_backward": 0, "discriminator_backward": 0}  # no gradients
     assert gen.samples == 16 and logit.samples == 16
     assert all(x.shape[0] == n for x in res.snapshots.values())
     torch.testing.assert_close(gen.fn(res.final_latents), res.snapshots[1], rtol=0, atol=1e-12)
     torch.testing.assert_close(res.snapshots[0], gen.fn(z0), rtol=0, atol=1e-12)
     data = run_mhgan(z0, None, lambda x: x[:, 0], MHGANParams(calibration="none", k=k), gen_rng(17), prior="normal")
-    assert data.info["network_evaluations"] == {"generator_forward": 0, "discriminator_forward": 16}
+    assert data.info["network_evaluations"] == {"generator_forward": 0, "discriminator_forward": 16,
+                                          "generator_backward": 0, "discriminator_backward": 0}  # no gradients
     assert data.final_latents is None
 
 

@@ -197,10 +197,11 @@ def test_cli_report_writes_every_images_output(tmp_path):
     argv = ["report", "--suite", "images", "--metrics", *files, "--params", json.dumps(params()),
             "--outputs", json.dumps(outputs)]
     assert cli_main(argv) == 0
-    assert {p.name for p in tmp_path.glob("images_*")} == {f"images_{t}.{e}" for t in ("fid", "is")
+    assert {p.name for p in tmp_path.glob("images_*")} == {f"images_{t}.{e}" for t in ("fid", "is", "cost")
                                                           for e in ("csv", "md", "tex")}
     assert {p.name for p in (tmp_path / "fig").iterdir()} == {"images_cifar10_sn-dcgan-hinge_trained_samples.png",
-                                                             "images_cifar10_fid_steps.png"}
+                                                             "images_cifar10_fid_steps.png",
+                                                             "images_cifar10_sn-dcgan-hinge_cost.png"}
     # the suite declares exactly the files report/images.py writes
     assert [str(p) for p in figure_paths(tmp_path / "fig", runs)["grids"]] == outputs["grids"]
 

@@ -91,3 +91,142 @@ def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_for
         assert re.search(r"\bmem_mb=\d+", resources), (rule, resources)
         assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)
         assert not re.search(r"gpu=([2-9]|\d\d)", resources), (rule, resources)
+
+
+# The ablation presets (docs/ablations.md) and the config whose rows they vary: a row named as a row of that
+# config is that row unchanged; <that name>-<change>[-<change>...] is that row with each change applied.
+ABLATIONS = [("ablation-toy2d.yaml", REPO / "config.yaml"),
+             ("ablation-images.yaml", REPO / "presets" / "images-paper.yaml")]
+ABLATION_REFERENCE = "dgflow-kl"  # the authors' row of every ablation preset
+# name token -> (knob, value); 'p' is the decimal point (row names may not hold a '.')
+ABLATION_TOKENS = [(r"gamma(\d+(?:p\d+)?)", "gamma", lambda v: float(v.replace("p", "."))),
+                   (r"eta(\d+(?:p\d+)?)", "eta", lambda v: float(v.replace("p", "."))),
+                   (r"steps(\d+)", "steps", int),
+                   (r"data", "space", lambda _: "data"),
+                   (r"ft", "discriminator", lambda _: "finetuned"),
+                   (r"corr", "discriminator", lambda _: "finetuned")]
+# the fields of the authors'-settings comparison (settings/official.py) each knob may change
+OFFICIAL_FIELDS = {"gamma": {"gamma"}, "eta": {"eta"}, "steps": {"steps"}, "space": {"space"},
+                   "discriminator": {"discriminator", "d_phi", "corrector"}}
+
+
+def resolved(path) -> dict:
+    return validate(yaml.safe_load(Path(path).read_text()))
+
+
+def ablation_row(name: str, parent_rows) -> tuple[str, dict]:
+    """(parent row, {knob: value} the name changes) of an ablation row's name."""
+    parent = max((p for p in parent_rows if name == p or name.startswith(p + "-")), key=len, default=None)
+    assert parent is not None, f"{name}: no row of the parent config is a prefix of its name"
+    tokens = name[len(parent) + 1:].split("-") if name != parent else []
+    changes = {}
+    for token in tokens:
+        found = [(knob, value(m.group(1) if m.groups() else token))
+                 for pattern, knob, value in ABLATION_TOKENS if (m := re.fullmatch(pattern, token))]
+        assert len(found) == 1, f"{name}: {token!r} names no single knob"
+        (knob, value), = found
+        assert knob not in changes, f"{name}: changes {knob} twice"
+        changes[knob] = value
+    return parent, changes
+
+
+@pytest.mark.parametrize("preset, parent", ABLATIONS, ids=lambda p: getattr(p, "stem", p))
+def test_ablation_rows_vary_only_what_their_names_say(preset, parent):
+    ours, theirs = resolved(REPO / "presets" / preset), resolved(parent)
+    reference = ours["methods"][ABLATION_REFERENCE]
+    assert reference == theirs["methods"][ABLATION_REFERENCE]  # the authors' row, unchanged
+    for name, spec in ours["methods"].items():
+        base, changes = ablation_row(name, theirs["methods"])
+        assert spec == {**theirs["methods"][base], **changes}, name
+    # what the ablation asks about is there: gamma 0, two other step sizes, two other step counts, the other
+    # space, the other discriminator, and the three f-divergences (values of the dgflow rows that differ from
+    # the reference row)
+    dgflow = {name: spec for name, spec in ours["methods"].items() if spec["kind"] == "dgflow"}
+    varied = {}
+    for spec in dgflow.values():
+        for knob, value in spec.items():
+            if value != reference[knob]:
+                varied.setdefault(knob, set()).add(value)
+    assert varied["gamma"] == {0.0}
+    assert len(varied["eta"]) >= 2 and len(varied["steps"]) >= 2
+    assert varied["space"] == {"data"} and varied["discriminator"] == {"finetuned"}
+    assert varied["f"] == {"KL", "JS", "logD"} - {reference["f"]}
+    # ... side by side at the reference row's step size: rows that differ from it in f alone
+    same_but_f = {spec["f"] for spec in dgflow.values() if {**spec, "f": reference["f"]} == reference}
+    assert same_but_f == {"KL", "JS", "logD"}, same_but_f
+
+
+@pytest.mark.parametrize("preset, parent", ABLATIONS, ids=lambda p: getattr(p, "stem", p))
+def test_ablation_presets_reuse_the_parents_models_and_rows(preset, parent):
+    """Same shared blocks, same provenance: run in the parent's folder, an ablation preset retrains nothing
+    and reruns no row the parent already ran."""
+    from dgflow_bench import provenance
+    from dgflow_bench.config import run_methods, runs
+
+    ours, theirs = resolved(REPO / "presets" / preset), resolved(parent)
+    for key in ("seed", "refine", "finetune", "evaluate"):
+        assert ours[key] == theirs[key], key
+    assert all(ours["datasets"][d] == theirs["datasets"][d] for d in ours["datasets"])
+    parent_runs = set(runs(theirs))
+    for dataset, model, source in runs(ours):
+        assert (dataset, model, source) in parent_runs
+        assert provenance.model(ours, dataset, model, source) == provenance.model(theirs, dataset, model, source)
+        shared = set(run_methods(ours, dataset, model)) & set(run_methods(theirs, dataset, model))
+        assert ABLATION_REFERENCE in shared
+        for method in shared:
+            assert (provenance.refinement(ours, dataset, model, source, method)
+                    == provenance.refinement(theirs, dataset, model, source, method)), (dataset, model, method)
+
+
+def test_images_ablation_rows_are_official_or_vary_the_named_fields():
+    """Each image row is compared with the authors' settings (settings/official.py): the rows named as
+    images-paper.yaml's rows keep its verdict, and each other row differs from the authors' in exactly the
+    fields its name changes; -ft runs on a logistic fine-tune, -corr on a corrector."""
+    from dgflow_bench.config import density_ratio, run_methods, runs
+    from dgflow_bench.settings.official import compare
+
+    ours, theirs = resolved(REPO / "presets" / "ablation-images.yaml"), resolved(REPO / "presets" / "images-paper.yaml")
+    kinds = set()
+    for dataset, model, source in runs(ours):
+        for method in run_methods(ours, dataset, model):
+            verdict = compare(ours, dataset, model, source, method)
+            _, changes = ablation_row(method, theirs["methods"])
+            tokens = method.split("-")
+            if "corr" in tokens or "ft" in tokens:
+                kind = density_ratio(ours, model)["kind"]
+                assert kind == ("corrector" if "corr" in tokens else "logistic"), (model, method, kind)
+                kinds.add(kind)
+            if not changes:
+                assert verdict == compare(theirs, dataset, model, source, method), (model, method)
+                continue
+            fields = {d.split(":")[0] for d in verdict["differs"]}
+            assert fields and fields <= set().union(*(OFFICIAL_FIELDS[k] for k in changes)), (model, method, fields)
+            assert all(k in fields for k in changes), (model, method, fields)
+        assert compare(ours, dataset, model, source, ABLATION_REFERENCE)["setting"] == "official", model
+    assert kinds == {"logistic", "corrector"}  # raw vs fine-tuned vs corrected
+
+
+def test_images_ablation_tiny_is_the_full_one_in_miniature():
+    """The same rows on the same models, each with the full preset's knobs but its steps (and snapshots);
+    the steps sweep keeps its order."""
+    from dgflow_bench.config import density_ratio, run_methods
+
+    full = resolved(REPO / "presets" / "ablation-images.yaml")
+    tiny = resolved(REPO / "presets" / "ablation-images-tiny.yaml")
+    assert list(tiny["methods"]) == list(full["methods"])
+    assert list(tiny["models"]) == list(full["models"]) and list(tiny["datasets"]) == list(full["datasets"])
+    for model in full["models"]:
+        assert density_ratio(tiny, model)["kind"] == density_ratio(full, model)["kind"]
+        assert tiny["models"][model]["arch"]["z_prior"] == full["models"][model]["arch"]["z_prior"]
+        for dataset in full["models"][model]["datasets"]:
+            assert run_methods(tiny, dataset, model) == run_methods(full, dataset, model)
+    small = ("steps", "snapshot_every")
+    for name, spec in full["methods"].items():
+        mini = tiny["methods"][name]
+        assert {k: v for k, v in mini.items() if k not in small} == {k: v for k, v in spec.items() if k not in small}
+    steps = {name: (spec["steps"], tiny["methods"][name]["steps"]) for name, spec in full["methods"].items()
+             if "steps" in spec}
+    assert max(small for _, small in steps.values()) <= 4
+    for a, (full_a, tiny_a) in steps.items():
+        for b, (full_b, tiny_b) in steps.items():
+            assert (full_a < full_b) == (tiny_a < tiny_b) and (full_a == full_b) == (tiny_a == tiny_b), (a, b)

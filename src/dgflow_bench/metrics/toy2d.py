@@ -56,9 +56,13 @@ def _row_chunk(n_cols: int, chunk_rows: int | None) -> int:
 
 def _pairwise_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact squared distances via coordinate differences (no |a|^2+|b|^2-2ab cancellation)."""
+    # in place: the same operations as sum_k (a_k - b_k)^2 without a temporary per term (memory-bound sizes)
     sq = np.zeros((len(a), len(b)))
+    diff = np.empty_like(sq)
     for k in range(a.shape[1]):
-        sq += np.square(a[:, k, None] - b[None, :, k])
+        np.subtract(a[:, k, None], b[None, :, k], out=diff)
+        np.square(diff, out=diff)
+        sq += diff
     return sq
 
 
@@ -143,8 +147,11 @@ def modes_covered(x, min_share: float = 0.1) -> int:
 
 
 def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """Row-wise logsumexp; overwrites ``a`` (a temporary of the caller) to spare two copies of it."""
     m = a.max(axis=1, keepdims=True)
-    return m[:, 0] + np.log(np.sum(np.exp(a - m), axis=1))
+    a -= m
+    np.exp(a, out=a)
+    return m[:, 0] + np.log(np.sum(a, axis=1))
 
 
 def kde_log_likelihood(samples, heldout, bandwidth: float, *, chunk_rows: int | None = None) -> float:
@@ -162,7 +169,10 @@ def kde_log_likelihood(samples, heldout, bandwidth: float, *, chunk_rows: int | 
     step = _row_chunk(len(x), chunk_rows)
     per_point = np.empty(len(y))
     for s in range(0, len(y), step):
-        per_point[s : s + step] = _logsumexp_rows(-_pairwise_sq(y[s : s + step], x) / (2.0 * h2))
+        scaled = _pairwise_sq(y[s : s + step], x)
+        np.negative(scaled, out=scaled)  # -d^2 / (2 h^2), as (-d^2) / (2 h^2), in place
+        scaled /= 2.0 * h2
+        per_point[s : s + step] = _logsumexp_rows(scaled)
     per_point -= np.log(len(x)) + np.log(2.0 * np.pi * h2)
     return float(np.mean(per_point))
 
@@ -178,7 +188,8 @@ def _mean_pairwise_distance(a: np.ndarray, b: np.ndarray, chunk_rows: int | None
     step = _row_chunk(len(b), chunk_rows)
     row_sums = np.empty(len(a))
     for s in range(0, len(a), step):
-        row_sums[s : s + step] = np.sqrt(_pairwise_sq(a[s : s + step], b)).sum(axis=1)
+        sq = _pairwise_sq(a[s : s + step], b)
+        row_sums[s : s + step] = np.sqrt(sq, out=sq).sum(axis=1)
     return float(row_sums.sum() / (len(a) * len(b)))
 
 

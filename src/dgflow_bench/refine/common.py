@@ -3,6 +3,9 @@ snapshot bookkeeping and the divergence guard.
 
 A method is a function ``(z0, generator, logit_fn, params, rng, *, prior) -> RefinementResult`` with typed
 ``params`` (refine/params.py). It knows nothing of datasets, configs or files: the stages do that.
+
+Every method reports its cost in ``info`` through one ``Counter`` (below): ``network_evaluations`` (totals) and
+``evaluations_by_step`` (cumulative at each snapshot step), each a dict of ``EVALUATION_KEYS``.
 """
 
 from __future__ import annotations
@@ -101,6 +104,62 @@ def data_logit_and_grad(
     if generator is None:  # x is y itself: copy so a snapshot never aliases the iterate
         x = x.clone()
     return x, d.detach(), grad
+
+
+EVALUATION_KEYS = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
+
+
+class Counter:
+    """G and d behind one door that counts the samples (rows, not calls) through each pass of each network.
+
+    ``generator`` / ``logit`` are drop-in replacements for the networks (``generator`` is None when the method
+    has no generator). Forwards are counted on every call; a backward (one vector-Jacobian product through the
+    network) is counted by a hook on a view of the network's input, which fires only when autograd actually
+    propagates a gradient out through that network. The view and the hook leave every value unchanged."""
+
+    def __init__(self, generator: GeneratorFn, logit_fn: LogitFn):
+        self.counts = dict.fromkeys(EVALUATION_KEYS, 0)
+        self.by_step: dict[int, dict] = {}
+        self._generator_fn, self._logit_fn = generator, logit_fn
+        self.generator: GeneratorFn = None if generator is None else self._generate
+
+    def _tap(self, x: torch.Tensor, network: str) -> torch.Tensor:
+        self.counts[f"{network}_forward"] += x.shape[0]
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            return x
+        x = x.view_as(x)  # a node of its own: its gradient is exactly this network's input gradient
+        rows, key = x.shape[0], f"{network}_backward"
+
+        def count(_grad):
+            self.counts[key] += rows
+
+        x.register_hook(count)
+        return x
+
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        return self._generator_fn(self._tap(z, "generator"))
+
+    def logit(self, x: torch.Tensor) -> torch.Tensor:
+        return self._logit_fn(self._tap(x, "discriminator"))
+
+    def snapshot(self) -> dict:
+        return dict(self.counts)
+
+    def mark(self, step: int, counts: Optional[dict] = None) -> None:
+        """Record the cumulative counts at which snapshot ``step``'s samples existed (default: now)."""
+        self.by_step[int(step)] = dict(self.counts if counts is None else counts)
+
+    def generated_since(self, before: dict) -> dict:
+        """``before`` plus the generator forwards done since: the cost of samples that a step's generator
+        forward produced, before that step's discriminator work (which fused helpers do in the same call)."""
+        return {**before, "generator_forward": self.counts["generator_forward"]}
+
+    def info(self, final_step: int) -> dict:
+        """The info entries; the final snapshot's entry is the run's totals (work done after its samples
+        existed, e.g. DOT's closing objective, belongs to the run)."""
+        self.mark(final_step)
+        return {"network_evaluations": self.snapshot(),
+                "evaluations_by_step": {k: dict(v) for k, v in sorted(self.by_step.items())}}
 
 
 def per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

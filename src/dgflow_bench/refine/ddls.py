@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..progress import progress as progress_bar
-from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, data_logit_and_grad, randn_from,
-                     snapshot_steps, to_data, uniform_from)
+from .common import (Counter, GeneratorFn, LogitFn, RefinementResult, check_finite, data_logit_and_grad,
+                     randn_from, snapshot_steps, to_data, uniform_from)
 from .support import BoundaryTracker
 
 if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
@@ -66,19 +66,24 @@ def run_ddls(
             "reflected proposal has no simple density. Use mala=False (reflected Langevin) or prior 'normal'."
         )
 
+    nets = Counter(generator, logit_fn)  # every forward and backward below goes through it
+    generator, logit_fn = nets.generator, nets.logit
     snapshots = {0: to_data(z0, generator)}
+    nets.mark(0)
     z = z0.detach().clone()
     info = {"prior": prior, "mala": mala}
     if mala:
-        z, rate = _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng, progress)
+        z, rate = _run_mala(z, nets, eps, steps, keep, snapshots, rng, progress)
         info["acceptance_rate"] = rate
-        return RefinementResult(snapshots=snapshots, info=info, final_latents=z)
+        return RefinementResult(snapshots=snapshots, info={**info, **nets.info(steps)}, final_latents=z)
 
     boundary = BoundaryTracker(z.shape[0], z.device, prior, params.support)
     for k in progress_bar(range(steps), desc="ddls", leave=False, disable=not progress):
+        before = nets.snapshot()
         x, d, g = data_logit_and_grad(z, generator, logit_fn)
         if k > 0 and k in keep:  # this step's forward already computed G(z_k)
             snapshots[k] = x
+            nets.mark(k, nets.generated_since(before))
             boundary.snapshot(k)
         with torch.no_grad():
             grad_e = z - g if prior == "normal" else -g
@@ -87,7 +92,8 @@ def run_ddls(
     if steps > 0:
         snapshots[steps] = to_data(z, generator)
         boundary.snapshot(steps)
-    return RefinementResult(snapshots=snapshots, info={**info, **boundary.info()}, final_latents=z)
+    return RefinementResult(snapshots=snapshots, info={**info, **boundary.info(), **nets.info(steps)},
+                            final_latents=z)
 
 
 def _energy_state(z, generator, logit_fn):
@@ -96,15 +102,17 @@ def _energy_state(z, generator, logit_fn):
     return x, 0.5 * _sq_norm(z) - d, z - g
 
 
-def _run_mala(z, generator, logit_fn, eps, steps, keep, snapshots, rng, progress):
+def _run_mala(z, nets, eps, steps, keep, snapshots, rng, progress):
     """Metropolis-adjusted Langevin, normal prior. Caches (G(z), E, grad E) of the current state so each
     step costs one forward and one backward (at the proposal) and snapshots need no extra forward."""
+    generator, logit_fn = nets.generator, nets.logit
     x, energy, grad_e = _energy_state(z, generator, logit_fn)
     check_finite(energy.unsqueeze(1), "ddls", 0, eps)
     accepted_total = 0.0
     for k in progress_bar(range(steps), desc="ddls[mala]", leave=False, disable=not progress):
         if k > 0 and k in keep:
             snapshots[k] = x.clone()
+            nets.mark(k)  # the cached states: every proposal evaluated so far
         with torch.no_grad():
             mean_fwd = z - 0.5 * eps * grad_e
             z_prop = mean_fwd + math.sqrt(eps) * randn_from(z, rng)

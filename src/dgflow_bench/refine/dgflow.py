@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..progress import progress as progress_bar
-from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, check_space, data_logit_and_grad,
-                     noise_std, per_sample, randn_from, snapshot_steps, to_data)
+from .common import (Counter, GeneratorFn, LogitFn, RefinementResult, check_finite, check_space,
+                     data_logit_and_grad, noise_std, per_sample, randn_from, snapshot_steps, to_data)
 from .support import BoundaryTracker
 
 if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
@@ -60,18 +60,22 @@ def run_dgflow(
     if eta <= 0 or gamma < 0:
         raise ValueError(f"DGflow needs eta > 0 and gamma >= 0, got eta={eta}, gamma={gamma}")
 
-    x0 = to_data(z0, generator)
+    nets = Counter(generator, logit_fn)
+    x0 = to_data(z0, nets.generator)
     snapshots = {0: x0}
+    nets.mark(0)
     # Data space: the iterate is x itself and G is the identity from here on.
-    y, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), generator)
+    y, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
     sigma = noise_std(eta, gamma)
     # data space has no prior box: only latent iterates are constrained
     boundary = BoundaryTracker(y.shape[0], y.device, prior if space == "latent" else "data", params.support)
 
     for k in progress_bar(range(steps), desc=f"dgflow[{space}]", leave=False, disable=not progress):
-        x, d, grad = data_logit_and_grad(y, gen, logit_fn)
+        before = nets.snapshot()
+        x, d, grad = data_logit_and_grad(y, gen, nets.logit)
         if k > 0 and k in keep:  # this step's forward already computed G(y_k)
             snapshots[k] = x
+            nets.mark(k, nets.generated_since(before))
             boundary.snapshot(k)
         with torch.no_grad():
             y = y + eta * per_sample(drift_weight(d, f), y) * grad
@@ -84,6 +88,7 @@ def run_dgflow(
         snapshots[steps] = to_data(y, gen)
         boundary.snapshot(steps)
     return RefinementResult(
-        snapshots=snapshots, info={"f": f, "space": space, "noise_std": sigma, **boundary.info()},
+        snapshots=snapshots,
+        info={"f": f, "space": space, "noise_std": sigma, **boundary.info(), **nets.info(steps)},
         final_latents=y if space == "latent" else None,
     )

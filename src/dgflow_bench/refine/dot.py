@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..progress import progress as progress_bar
-from .common import (GeneratorFn, LogitFn, RefinementResult, check_finite, check_space, per_sample, snapshot_steps,
-                     to_data)
+from .common import (Counter, GeneratorFn, LogitFn, RefinementResult, check_finite, check_space, per_sample,
+                     snapshot_steps, to_data)
 
 if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
     from .params import DOTParams
@@ -126,9 +126,12 @@ def run_dot(
     norm_eps = float(params.norm_eps)
     clip = params.clip
 
-    x0 = to_data(z0, generator)
+    nets = Counter(generator, logit_fn)  # every forward and backward below goes through it
+    logit_fn = nets.logit
+    x0 = to_data(z0, nets.generator)
     snapshots = {0: x0}
-    y0, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), generator)
+    nets.mark(0)
+    y0, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
     k_eff, estimated = _resolve_k_eff(y0, gen, logit_fn, params, rng)
 
     y = y0.clone().requires_grad_(True)
@@ -142,6 +145,7 @@ def run_dot(
 
     objective_start = None
     for k in progress_bar(range(steps), desc=f"dot[{space}]", leave=False, disable=not progress):
+        before = nets.snapshot()
         with torch.enable_grad():
             x = gen(y) if gen is not None else y
             obj = dot_objective(y, y0, logit_fn(x), k_eff, norm_eps, naive)
@@ -151,6 +155,7 @@ def run_dot(
             objective_start = float(obj.detach().mean())
         if k > 0 and k in keep:
             snapshots[k] = x.detach().clone()
+            nets.mark(k, nets.generated_since(before))
         if space == "latent" and prior == "normal":
             radial = tangent_projection if params.radial == "exact" else dot_release_radial
             g = radial(g, y.detach())
@@ -175,5 +180,6 @@ def run_dot(
         "objective_end": objective_end,
         "space": space,
         "optimizer": opt_name,
+        **nets.info(steps),
     }
     return RefinementResult(snapshots=snapshots, info=info)

@@ -128,6 +128,16 @@ class MethodParams:
         a quantity once per run, as DOT's K, returns a copy holding it)."""
         return self
 
+    def shortened(self, diverged_step: int) -> "tuple[MethodParams, int] | None":
+        """After a divergence at ``diverged_step``: (these parameters cut to the last kept snapshot before it,
+        that step), or None for a method whose step count is not a knob (DRS, MH-GAN: nothing to cut)."""
+        if "steps" not in {f.name for f in dataclasses.fields(self)}:
+            return None
+        from .common import snapshot_steps
+
+        last = max([s for s in snapshot_steps(self.steps, self.snapshot_every) if s < diverged_step], default=0)
+        return dataclasses.replace(self, steps=last), last
+
     def prepare(self, real, generator, logit_fn, rng, *, prior: str, latent_dim: int) -> "MethodParams":
         """Before the first batch, for a method with ``needs_real_data``: ``real`` holds held-out real samples
         (model input form); returns the parameters to run with (e.g. a fitted calibration)."""
@@ -143,9 +153,10 @@ class BaseParams(MethodParams):
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
-        from .common import RefinementResult, to_data
+        from .common import Counter, RefinementResult, to_data
 
-        return RefinementResult(snapshots={0: to_data(z0, generator)}, info={})
+        nets = Counter(generator, logit_fn)  # counts the one generator forward
+        return RefinementResult(snapshots={0: to_data(z0, nets.generator)}, info=nets.info(0))
 
 
 @method("dgflow")

@@ -31,9 +31,9 @@ is needed) and restarts from a generator sample when a chain never moves; here e
 which is that restart, so every method's samples start from the same latents and a chain that never moves
 returns exactly the base sample (counted in ``chains_never_moved``).
 
-Both run under torch.no_grad() (no backward pass) and count the samples each network sees in
-info["network_evaluations"]. A ``generator`` of None means data space: proposals are prior draws taken as
-data, and ``final_latents`` is None.
+Both run under torch.no_grad() (no backward pass) and count the samples each network sees with the shared
+refine.common.Counter (info["network_evaluations"], info["evaluations_by_step"]). A ``generator`` of None
+means data space: proposals are prior draws taken as data, and ``final_latents`` is None.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import torch
 
 from ..progress import progress as progress_bar
 from ..runtime import latent_sampler
-from .common import GeneratorFn, LogitFn, RefinementResult, uniform_from
+from .common import Counter, GeneratorFn, LogitFn, RefinementResult, uniform_from
 
 if TYPE_CHECKING:  # the parameter classes run this module lazily: no import back at run time
     from .params import DRSParams, MHGANParams
@@ -53,22 +53,16 @@ if TYPE_CHECKING:  # the parameter classes run this module lazily: no import bac
 CALIBRATION_CHUNK = 1024  # samples per forward when fitting the calibration (the held-out set may be large)
 
 
-class _Networks:
-    """G and d behind one door that counts the samples each one sees (samples, not calls)."""
-
-    def __init__(self, generator: GeneratorFn, logit_fn: LogitFn):
-        self.generator, self.logit_fn = generator, logit_fn
-        self.counts = {"generator_forward": 0, "discriminator_forward": 0}
+class _Networks(Counter):
+    """The shared counter, with the detached outputs and the logit check these methods want."""
 
     def data(self, z: torch.Tensor) -> torch.Tensor:
         if self.generator is None:  # data space: the "latent" is the sample
             return z.clone()
-        self.counts["generator_forward"] += z.shape[0]
         return self.generator(z).detach()
 
-    def logit(self, x: torch.Tensor) -> torch.Tensor:
-        self.counts["discriminator_forward"] += x.shape[0]
-        d = self.logit_fn(x).detach().reshape(-1)
+    def checked_logit(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.logit(x).detach().reshape(-1)
         if not torch.isfinite(d).all():  # a NaN logit would silently poison d_M or every acceptance
             raise ValueError(f"the discriminator returned non-finite logits on {int((~torch.isfinite(d)).sum())} "
                              f"of {d.numel()} samples: it (or the generator) is broken")
@@ -97,7 +91,7 @@ def _burn_in_max(nets: _Networks, n_samples: int, chunk: int, like: torch.Tensor
     best = -math.inf
     for start in range(0, n_samples, chunk):
         z = _draw(prior, min(chunk, n_samples - start), like, rng)
-        best = max(best, float(nets.logit(nets.data(z)).max()))
+        best = max(best, float(nets.checked_logit(nets.data(z)).max()))
     return best
 
 
@@ -140,8 +134,9 @@ def run_drs(
         x = nets.data(z)
         if k == 0:
             base = x.clone()  # the proposals G(z0) are the step-0 snapshot: no extra forward
+            nets.mark(0)  # after the burn-in, when there is one: it ran first
             spare_x, spare_z, spare_p = x[:0], z[:0], torch.empty(0, device=x.device, dtype=torch.float64)
-        d = nets.logit(x)
+        d = nets.checked_logit(x)
         d_max = max(d_max, float(d.max()))  # DRS keeps d_M the largest logit seen
         score = drs_score(d, d_max, eps)
         gamma = float(torch.quantile(score.double(), pct / 100.0)) if pct is not None else 0.0
@@ -178,7 +173,7 @@ def run_drs(
         "max_logit": d_max,
         "gamma": gamma,
         "filled_without_acceptance": filled,
-        "network_evaluations": dict(nets.counts),
+        **nets.info(1),
     }
     return RefinementResult(snapshots={0: base, 1: out_x}, info=info,
                             final_latents=out_z if generator is not None else None)
@@ -233,14 +228,14 @@ def fit_platt_on(real: torch.Tensor, generator: GeneratorFn, logit_fn: LogitFn, 
     m = real.shape[0]
     real_d, fake_d = [], []
     for start in range(0, m, CALIBRATION_CHUNK):
-        real_d.append(nets.logit(real[start:start + CALIBRATION_CHUNK]))
+        real_d.append(nets.checked_logit(real[start:start + CALIBRATION_CHUNK]))
     for start in range(0, m, CALIBRATION_CHUNK):
         size = min(CALIBRATION_CHUNK, m - start)
         if generator is None:
             z = _draw(prior, size, real, rng)
         else:
             z = latent_sampler(prior, latent_dim, rng.device)(size, rng).to(real.device)
-        fake_d.append(nets.logit(nets.data(z)))
+        fake_d.append(nets.checked_logit(nets.data(z)))
     return fit_platt(torch.cat(real_d), torch.cat(fake_d))
 
 
@@ -281,13 +276,14 @@ def run_mhgan(
     z = z0.detach().clone()
     x = nets.data(z)
     base = x.clone()
-    score = a * nets.logit(x) + b  # calibrated logit c: the log odds, i.e. the log density ratio
+    nets.mark(0)
+    score = a * nets.checked_logit(x) + b  # calibrated logit c: the log odds, i.e. the log density ratio
     moved = torch.zeros(n, dtype=torch.bool, device=z0.device)
     accepted = 0
     for _ in progress_bar(range(steps), desc="mh-gan", leave=False, disable=not progress):
         z_new = _draw(prior, n, z0, rng)
         x_new = nets.data(z_new)
-        score_new = a * nets.logit(x_new) + b
+        score_new = a * nets.checked_logit(x_new) + b
         # min(1, exp(c' - c)) as a comparison in log space: no overflow for large score gaps
         accept = torch.log(uniform_from(n, score, rng)) < score_new - score
         z = torch.where(_rows(accept, z), z_new, z)
@@ -302,7 +298,7 @@ def run_mhgan(
         "k": steps,
         "platt": (a, b),
         "calibration": params.calibration,
-        "network_evaluations": dict(nets.counts),
+        **nets.info(1),
     }
     return RefinementResult(snapshots={0: base, 1: x}, info=info,
                             final_latents=z if generator is not None else None)

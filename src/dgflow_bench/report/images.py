@@ -17,10 +17,11 @@ from pathlib import Path
 from ..io import read_json
 from ..metrics.reference_stats import assert_mixable
 from .images_figures import fid_curves, grid_rows, sample_grid
-from .images_tables import (FID_COLUMN_ORDER, IS_COLUMN_ORDER, IS_HEADERS, caption_for, method_columns,
-                            method_table, write_method_table)
-from .published import load_published
-from .tables import samples_phrase
+from .images_tables import (FID_COLUMN_ORDER, IS_COLUMN_ORDER, IS_HEADERS, caption_for, final_metrics,
+                            method_columns, method_table, write_method_table)
+from .published import load_published, parse_metric_name
+from .cost import cost_figure_paths, write_cost_figures
+from .tables import COST_COLUMNS, ID_COLUMNS, final_rows, samples_phrase, seeds_phrase, write_tables
 
 
 def figure_paths(figures_dir: str | Path, runs: list[tuple[str, str, str]]) -> dict[str, list[Path]]:
@@ -29,6 +30,7 @@ def figure_paths(figures_dir: str | Path, runs: list[tuple[str, str, str]]) -> d
     return {
         "grids": [figures_dir / f"images_{d}_{m}_{s}_samples.png" for d, m, s in runs],
         "curves": [figures_dir / f"images_{d}_fid_steps.png" for d in sorted({d for d, _, _ in runs})],
+        "cost": [figures_dir / Path(p).name for p in cost_figure_paths("images", runs)],
     }
 
 
@@ -55,6 +57,12 @@ def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir
         table = method_table(results, columns, kind, published)
         write_method_table(table, f"{tables_prefix}_{kind}", caption_for(table, title, columns, extractor))
 
+    cost = final_rows(metric_files)  # the paper's tables have no room for it: its own, row per run
+    cost = cost[[c for c in ID_COLUMNS + COST_COLUMNS + ["proposals_per_sample", "acceptance_rate"]
+                 if c in cost.columns and c != "step"]]
+    write_tables(cost, f"{tables_prefix}_cost", directions={}, order=params["method_order"],
+                 caption=f"Images: what one output image cost, per refinement run ({n} images)." + seeds_phrase(cost))
+
     columns = method_columns(params["methods"], FID_COLUMN_ORDER)
     runs = sorted({(r["dataset"], r["model"], r["source"]) for r in results})
     paths = figure_paths(figures_dir, runs)
@@ -63,3 +71,6 @@ def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir
         sample_grid(grid_rows(mine, columns), path, f"{dataset} / {model} / {source}")
     for dataset, path in zip(sorted({d for d, _, _ in runs}), paths["curves"]):
         fid_curves([r for r in results if r["dataset"] == dataset], columns, path, f"{dataset}: FID vs step")
+    quality = lambda mine: sorted({k for r in mine for k in final_metrics(r)  # noqa: E731
+                                   if getattr(parse_metric_name(k), "kind", None) in ("fid", "is")})
+    write_cost_figures(results, paths["cost"], quality, params["method_order"])

@@ -65,6 +65,12 @@ def final_metrics(result: dict) -> dict[str, float]:
     return {k: v for k, v in final[0].items() if k != "step"}
 
 
+def final_spread(result: dict) -> dict[str, float]:
+    """Standard deviations over refinement seeds at the final step ({} for a one-seed run)."""
+    rows = [r for r in result.get("per_step_std") or [] if r["step"] == result["final_step"]]
+    return {k: v for k, v in (rows[0].items() if rows else []) if k != "step" and v is not None}
+
+
 @dataclass
 class MethodTable:
     frame: pd.DataFrame  # numbers (CSV)
@@ -90,6 +96,7 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
                  published: list[PublishedValue]) -> MethodTable:
     by_method = {c.method: c for c in columns}
     cells: dict[tuple, dict[str, float]] = {}
+    spreads: dict[tuple, float] = {}  # (dataset, model, source, metric, column label): std over seeds
     diverged: set[tuple] = set()  # (dataset, model, source, column label): shown with a dagger
     diverged_notes = []
     settings: dict[tuple, str] = {}  # (dataset, model, source, column label) -> official | variant
@@ -109,11 +116,14 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
             if setting["setting"] == "variant":
                 variant_notes.append(f"‡ {' / '.join(cell[:3])} / {result['method']}: "
                                      f"{'; '.join(setting['differs'])}")
+        spread = final_spread(result)
         for name, value in final_metrics(result).items():
             parsed = parse_metric_name(name)
             if parsed is not None and parsed.kind == kind:
                 key = (result["dataset"], result["model"], result["source"], name)
                 cells.setdefault(key, {})[by_method[result["method"]].label] = value
+                if name in spread:
+                    spreads[key + (by_method[result["method"]].label,)] = spread[name]
     mine = {(p.dataset, p.model, p.column): p for p in published if p.metric == kind}
     markers: dict[tuple[str, str], int] = {}
     placed, notes, rows, shown_rows = set(), [], [], []
@@ -134,10 +144,13 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         for column in columns:
             value = cells[key].get(column.label)
             row[column.label], shown[column.label] = value, _fmt(value, paper_style)
+            if key + (column.label,) in spreads and value is not None:
+                shown[column.label] += f" ± {_fmt(spreads[key + (column.label,)], paper_style)}"
             if (dataset, model, _source, column.label) in diverged and value is not None:
                 shown[column.label] += " †"
             if settings.get((dataset, model, _source, column.label)) == "variant" and value is not None:
                 shown[column.label] += " ‡"
+            row[f"{column.label} std"] = spreads.get(key + (column.label,))
             row[f"{column.label} setting"] = settings.get((dataset, model, _source, column.label))
             pub, paper, paper_text = mine.get((dataset, model, column.paper)), None, ""
             if pub is not None:
@@ -160,8 +173,11 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
     setting_columns = [f"{c.label} setting" for c in columns] if settings else []
     sources = [f"[{n}] {citation}: {where}" + "".join(f" ({note})" for note in source_notes[(citation, where)])
                for (citation, where), n in markers.items()]
-    frame = pd.DataFrame(rows, columns=headers + setting_columns)  # the CSV says official / variant per cell
-    frame[headers[len(ROW_KEYS):]] = frame[headers[len(ROW_KEYS):]].astype(float)  # None -> NaN: empty CSV cells
+    std_columns = [f"{c.label} std" for c in columns] if spreads else []  # over refinement seeds
+    # the CSV says official / variant per cell
+    frame = pd.DataFrame(rows, columns=headers + std_columns + setting_columns)
+    numbers = headers[len(ROW_KEYS):] + std_columns
+    frame[numbers] = frame[numbers].astype(float)  # None -> NaN: empty CSV cells
     return MethodTable(frame=frame, shown=pd.DataFrame(shown_rows, columns=headers),
                        metric_names=sorted({k[3] for k in cells}), notes=notes, sources=sources, marks=marks,
                        has_settings=bool(settings))

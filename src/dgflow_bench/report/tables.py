@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from ..io import read_json, write_text
 
-ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "setting", "step", "status"]
+ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "setting", "step", "seeds", "status"]
 
 
 def final_rows(metric_files: list[str]) -> pd.DataFrame:
@@ -25,9 +25,29 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
                      "status": run_status(result), **final[0]})
         if result.get("setting") is not None:  # suites with official settings: official | variant per row
             rows[-1]["setting"] = result["setting"]["setting"]
+        if result.get("per_step_std"):  # several refinement seeds: the metrics above are their means
+            spread = next(r for r in result["per_step_std"] if r["step"] == result["final_step"])
+            rows[-1].update({f"{k}{STD_SUFFIX}": v for k, v in spread.items() if k != "step"})
+        rows[-1]["seeds"] = result.get("n_seeds", 1)
         if result.get("sampling"):  # rejection methods: what each output sample cost
             rows[-1].update(result["sampling"])
+        rows[-1].update(cost_columns(result.get("cost") or {}))
     return pd.DataFrame(rows)
+
+
+STD_SUFFIX = "_std"
+COST_COLUMNS = ["evals_per_sample", "ms_per_sample"]
+
+
+def cost_columns(cost: dict) -> dict:
+    """The cost of one output sample: network passes (forward + backward, generator + discriminator; counted)
+    and wall-clock milliseconds of the refinement (measured, on the run's device)."""
+    out = {}
+    if "network_evaluations_per_sample" in cost:
+        out["evals_per_sample"] = cost["network_evaluations_per_sample"]["total"]
+    if "wall_s_per_sample" in cost:
+        out["ms_per_sample"] = 1000.0 * cost["wall_s_per_sample"]
+    return out
 
 
 STATUS_NOTE = (" status: ok, or the step at which the run diverged (samples non-finite or beyond "
@@ -51,8 +71,24 @@ def _ordered(frame: pd.DataFrame, directions: dict[str, str]) -> pd.DataFrame:
     def rank(metric: str) -> int:
         return next((i for i, p in enumerate(prefixes) if metric.startswith(p)), len(prefixes))
 
-    metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS), key=lambda m: (rank(m), m))
-    return frame[[c for c in ID_COLUMNS if c in frame.columns] + metrics]
+    metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS and not c.endswith(STD_SUFFIX)
+                      and c not in COST_COLUMNS), key=lambda m: (rank(m), m))
+    # each metric's spread over refinement seeds right after it; cost last
+    columns = [c for m in metrics for c in (m, m + STD_SUFFIX) if c in frame.columns]
+    return frame[[c for c in ID_COLUMNS if c in frame.columns] + columns +
+                 [c for c in COST_COLUMNS if c in frame.columns]]
+
+
+def _with_spread(frame: pd.DataFrame) -> pd.DataFrame:
+    """Markdown / LaTeX cells: 'mean ± std' where a metric has a spread over refinement seeds (CSV keeps both
+    columns, as numbers)."""
+    shown = frame.astype(object).where(frame.notna(), None)
+    for std in [c for c in frame.columns if c.endswith(STD_SUFFIX)]:
+        metric = std[: -len(STD_SUFFIX)]
+        shown[metric] = pd.Series([m if m is None or s is None else f"{m:.4g} ± {s:.2g}"
+                                   for m, s in zip(shown[metric], shown[std])], index=shown.index, dtype=object)
+        shown = shown.drop(columns=std)
+    return shown.where(shown.notna(), None)  # a column of None alone turns NaN on assignment
 
 
 def _header(metric: str, directions: dict[str, str]) -> str:
@@ -71,11 +107,11 @@ def write_tables(frame: pd.DataFrame, stem: str | Path, *, caption: str, directi
     stem = Path(stem)
     write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
     # NaN (a metric a dataset does not have, e.g. modes on Swissroll) prints as an empty cell
-    shown = frame.astype(object).where(frame.notna(), None)
-    shown = shown.rename(columns={c: _header(c, directions) for c in frame.columns})
-    md = tabulate(shown, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g", missingval="")
+    shown = _with_spread(frame)
+    md = tabulate(shown.rename(columns={c: _header(c, directions) for c in shown.columns}), headers="keys",
+                  tablefmt="github", showindex=False, floatfmt=".4g", missingval="")
     write_text(stem.with_suffix(".md"), f"{caption}\n\n{md}\n")
-    latex = tabulate(frame.astype(object).where(frame.notna(), None), headers="keys", tablefmt="latex_booktabs", showindex=False, floatfmt=".4g",
+    latex = tabulate(shown, headers="keys", tablefmt="latex_booktabs", showindex=False, floatfmt=".4g",
                      missingval="")
     write_text(stem.with_suffix(".tex"),
                "\\begin{table}\n\\centering\n\\caption{" + _latex_escape(caption) + "}\n" + latex +
@@ -86,6 +122,19 @@ def _latex_escape(text: str) -> str:
     for char in "&%$#_{}":
         text = text.replace(char, "\\" + char)
     return text
+
+
+def seeds_phrase(frame: pd.DataFrame) -> str:
+    """The caption's account of refinement seeds and cost columns."""
+    seeds = sorted(set(int(n) for n in frame["seeds"])) if "seeds" in frame else [1]
+    counted = ("evals_per_sample: network passes per output sample (generator and discriminator, forward and "
+               "backward; counted); ms_per_sample: measured wall-clock milliseconds of the refinement per sample.")
+    if seeds == [1]:
+        return " One refinement seed per row. " + counted
+    n = "/".join(map(str, seeds))
+    return (f" Metrics are mean ± standard deviation over {n} refinement seeds (column seeds; each seed draws "
+            f"its own initial latents and noise, shared by every method; the base model is not retrained). "
+            + counted)
 
 
 def samples_phrase(params: dict) -> str:

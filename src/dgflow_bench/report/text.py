@@ -10,10 +10,12 @@ from ..data.text import decode
 from ..io import read_json, write_text
 from ..metrics.text_suite import metric_directions
 from ..snapshots import open_snapshots
-from .tables import STATUS_NOTE, final_rows, samples_phrase, write_tables
+from .cost import write_cost_figures
+from .tables import STATUS_NOTE, final_rows, samples_phrase, seeds_phrase, write_tables
 
 
-def build(metric_files: list[str], params: dict, tables_stem: str, samples_path: str) -> None:
+def build(metric_files: list[str], params: dict, tables_stem: str, samples_path: str,
+          cost_files: list[str]) -> None:
     frame = final_rows(metric_files)
     results = [read_json(p) for p in metric_files]
     caption = (
@@ -22,9 +24,11 @@ def build(metric_files: list[str], params: dict, tables_stem: str, samples_path:
         f"the {params['evaluate']['js_reference']} reference lines; token unit: Unicode code points; values at each "
         f"method's configured final step."
     )
-    write_tables(frame, tables_stem, caption=caption + STATUS_NOTE + _setting_note(results),
+    write_tables(frame, tables_stem, caption=caption + seeds_phrase(frame) + STATUS_NOTE + _setting_note(results),
                  directions=metric_directions(), order=params["method_order"])
     write_text(samples_path, _sample_lines(results, params))
+    js = lambda mine: sorted({k for r in mine for k in r["per_step"][0] if k.startswith("js")})  # noqa: E731
+    write_cost_figures(results, cost_files, js, params["method_order"])
 
 
 def _setting_note(results: list[dict]) -> str:

@@ -10,7 +10,8 @@ from ..io import read_json
 from ..metrics.toy2d import metric_directions
 from ..snapshots import open_snapshots
 from .figures import metric_curves, scatter_grid
-from .tables import STATUS_NOTE, ID_COLUMNS, final_rows, samples_phrase, write_tables
+from .cost import write_cost_figures
+from .tables import COST_COLUMNS, ID_COLUMNS, STATUS_NOTE, STD_SUFFIX, final_rows, samples_phrase, seeds_phrase, write_tables
 
 
 def _run_label(result: dict) -> str:
@@ -18,8 +19,9 @@ def _run_label(result: dict) -> str:
 
 
 def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files: list[str],
-          curve_files: list[str]) -> None:
-    """``scatter_files`` / ``curve_files``: one figure per dataset, in sorted dataset order."""
+          curve_files: list[str], cost_files: list[str]) -> None:
+    """``scatter_files`` / ``curve_files``: one figure per dataset, in sorted dataset order; ``cost_files``: one
+    per (dataset, model), sorted."""
     frame = final_rows(metric_files)
     caption = (
         f"2-D experiment: {samples_phrase(params)} refined samples per run, metrics at each method's configured "
@@ -30,11 +32,13 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
         f"critic logit, as the official DGflow code runs it (the paper's setting); finetuned: our variant, "
         f"that critic fine-tuned into a logistic density-ratio estimator (rows named -ft), kept at its lowest "
         f"held-out logistic loss."
-    )
+    ) + seeds_phrase(frame)
     write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),
                  order=params["method_order"])
     results = [read_json(p) for p in metric_files]
-    metrics = [c for c in frame.columns if c not in ID_COLUMNS]
+    measured = {k for r in results for k in r["per_step"][0]}  # metrics, not the cost / sampling columns
+    metrics = [c for c in frame.columns if c in measured and c not in ID_COLUMNS and c not in COST_COLUMNS
+               and not c.endswith(STD_SUFFIX)]
     datasets = sorted({r["dataset"] for r in results})
     for dataset, scatter_file, curve_file in zip(datasets, scatter_files, curve_files, strict=True):
         mine = [r for r in results if r["dataset"] == dataset]
@@ -55,3 +59,4 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
                 if points:
                     curves.setdefault(metric, {})[_run_label(result)] = points
         metric_curves(curves, Path(curve_file), f"{dataset}: metrics vs step")
+    write_cost_figures(results, cost_files, lambda _: metrics, params["method_order"])

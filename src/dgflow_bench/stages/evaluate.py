@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..io import config_path_for, read_json, write_json, write_resolved_config
 from ..progress import progress as progress_bar
 from ..catalog import DATASETS, SUITES
@@ -19,29 +21,96 @@ def run(samples_file: str, data_file: str, params: dict, out: str, progress: boo
     prepared = metrics.prepare(data_file, metric_params, str(Path(data_file).parent / "cache"))
     with open_snapshots(samples_file) as snapshots:
         # each snapshot is read shard by shard: the image suite streams it, the small suites concatenate
-        per_step = [
-            {"step": step,
-             **metrics.compute(dataset, snapshots.batches(step), snapshots.n_samples, prepared, metric_params)}
-            for step in progress_bar(snapshots.steps, desc="evaluate", disable=not progress)
-        ]
-        final_step = snapshots.final_step
+        per_seed = []
+        for index in range(snapshots.n_seeds):
+            one = snapshots.for_seed(index)
+            per_seed.append([
+                {"step": step, **metrics.compute(dataset, one.batches(step), one.n_samples, prepared, metric_params)}
+                for step in progress_bar(one.steps, desc=f"evaluate (refinement seed {index})",
+                                         disable=not progress)
+            ])
+        final_step, n_samples = snapshots.final_step, snapshots.n_samples
     # a diverged run is a result: its row carries where it diverged and the metrics of its last kept step
     record = _refine_record(samples_file)
-    write_json(out, {**labels, "suite": suite, "final_step": final_step, "per_step": per_step,
+    seed_records = record.get("seeds") or [{"info": record.get("info") or {}}]
+    write_json(out, {**labels, "suite": suite, "final_step": final_step, **seed_summary(per_seed),
                      "samples_file": samples_file, "data_file": data_file, "diverged": record.get("diverged"),
-                     "sampling": sampling_summary(record.get("info") or {}, snapshots.n_samples)})
+                     "sampling": sampling_summary([r["info"] for r in seed_records], n_samples),
+                     "cost": cost_summary(seed_records, n_samples, record.get("device"))})
     write_resolved_config(out, "evaluate", params, samples_file=samples_file, data_file=data_file)
 
 
-def sampling_summary(info: dict, n_samples: int) -> dict | None:
-    """Proposals per output sample and acceptance rate of a rejection method (DRS, MH-GAN), summed over the
-    refine stage's batches (its info holds a list per key when there were several); None for other methods."""
-    if "proposals" not in info:
+def seed_summary(per_seed: list[list[dict]]) -> dict:
+    """``per_step``: each step's metrics, the mean over refinement seeds (a single seed's own values); with
+    several seeds also ``per_step_std`` (sample standard deviation, ddof 1), ``n_seeds`` and ``per_seed``."""
+    if len(per_seed) == 1:
+        return {"per_step": per_seed[0], "n_seeds": 1}
+    mean, std = [], []
+    for records in zip(*per_seed, strict=True):
+        step = records[0]["step"]
+        names = [k for k in records[0] if k != "step"]
+        values = {k: [r.get(k) for r in records] for k in names}
+        mean.append({"step": step, **{k: _mean(v) for k, v in values.items()}})
+        std.append({"step": step, **{k: _std(v) for k, v in values.items()}})
+    return {"per_step": mean, "per_step_std": std, "n_seeds": len(per_seed), "per_seed": per_seed}
+
+
+def _numbers(values: list) -> list[float] | None:
+    """The values as floats, or None where some seed has none (a metric a run lacks) or they are not numbers."""
+    if any(v is None or isinstance(v, (bool, str, dict, list)) for v in values):
         return None
-    as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
-    proposals = sum(as_list(info["proposals"]))
-    accepted = sum(r * p for r, p in zip(as_list(info["acceptance_rate"]), as_list(info["proposals"])))
-    return {"proposals_per_sample": proposals / n_samples, "acceptance_rate": accepted / proposals}
+    return [float(v) for v in values]
+
+
+def _mean(values: list):
+    numbers = _numbers(values)
+    return values[0] if numbers is None else float(np.mean(numbers))
+
+
+def _std(values: list):
+    numbers = _numbers(values)
+    return None if numbers is None else float(np.std(numbers, ddof=1))
+
+
+def _as_list(value) -> list:
+    """Per-batch facts: the refine stage's info holds a list per key when there were several batches."""
+    return value if isinstance(value, list) else [value]
+
+
+def sampling_summary(infos: list[dict], n_samples: int) -> dict | None:
+    """Proposals per output sample and acceptance rate of a rejection method (DRS, MH-GAN), summed over the
+    refine stage's batches and refinement seeds (one info per seed); None for other methods."""
+    if not infos or "proposals" not in infos[0]:
+        return None
+    proposals = sum(sum(_as_list(i["proposals"])) for i in infos)
+    accepted = sum(r * p for i in infos for r, p in zip(_as_list(i["acceptance_rate"]), _as_list(i["proposals"])))
+    return {"proposals_per_sample": proposals / (n_samples * len(infos)), "acceptance_rate": accepted / proposals}
+
+
+PASSES = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
+
+
+def cost_summary(seed_records: list[dict], n_samples: int, device: str | None) -> dict:
+    """What one output sample cost, averaged over refinement seeds: network passes (counted by the methods:
+    samples through each network, forward and backward), in total and at each kept step (the
+    quality-against-compute curves), and measured wall-clock / CPU seconds of the whole refinement."""
+    out: dict = {"device": device, "n_seeds": len(seed_records)}
+    per_seed = [r["info"] for r in seed_records if "network_evaluations" in (r.get("info") or {})]
+    if per_seed and len(per_seed) == len(seed_records):
+        scale = 1.0 / (n_samples * len(per_seed))
+        totals = {p: scale * sum(sum(c.get(p, 0) for c in _as_list(i["network_evaluations"])) for i in per_seed)
+                  for p in PASSES}
+        out["network_evaluations_per_sample"] = {**totals, "total": sum(totals.values())}
+        by_step: dict[int, float] = {}
+        for info in per_seed:
+            for batch in _as_list(info.get("evaluations_by_step") or []):
+                for step, counts in (batch or {}).items():
+                    by_step[int(step)] = by_step.get(int(step), 0.0) + scale * sum(counts.get(p, 0) for p in PASSES)
+        out["evaluations_per_sample_by_step"] = [{"step": s, "evaluations": v} for s, v in sorted(by_step.items())]
+    for key in ("wall_s", "cpu_s"):
+        if all(key in r for r in seed_records):
+            out[f"{key}_per_sample"] = sum(r[key] for r in seed_records) / (n_samples * len(seed_records))
+    return out
 
 
 def _refine_record(samples_file: str) -> dict:

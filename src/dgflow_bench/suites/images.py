@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..registry import DATASETS, MODELS, SUITES
 from ..training.family import GanFamily
+from ..report.cost import cost_figure_paths
 from .base import DatasetEntry, Importer, Modality, Report, Suite
 
 NAME = "images"
@@ -189,10 +190,11 @@ def _metrics():
 
 def _outputs(runs: list[tuple[str, str, str]]) -> dict[str, list[str]]:
     """The names report/images.py writes (its figure_paths): grids per sorted run, curves per dataset."""
-    tables = {f"{kind}_{ext}": [f"results/tables/images_{kind}.{ext}"] for kind in ("fid", "is")
+    tables = {f"{kind}_{ext}": [f"results/tables/images_{kind}.{ext}"] for kind in ("fid", "is", "cost")
               for ext in ("csv", "md", "tex")}
     return {**tables, "grids": [f"results/figures/images_{d}_{m}_{s}_samples.png" for d, m, s in sorted(runs)],
-            "curves": [f"results/figures/images_{d}_fid_steps.png" for d in sorted({d for d, _, _ in runs})]}
+            "curves": [f"results/figures/images_{d}_fid_steps.png" for d in sorted({d for d, _, _ in runs})],
+            "cost": cost_figure_paths(NAME, runs)}
 
 
 def _build(metric_files: list[str], params: dict, outputs: dict[str, list[str]]) -> None:
@@ -209,7 +211,8 @@ SUITES.register(NAME, Suite(
     evaluate_keys=("inception_weights", "fid_reference", "is_splits", "feature_batch_size", "image_protocol",
                    "pytorch_fid_crosscheck"),
     report=Report(_outputs, _build, captions={"fid_csv": "images_table.rst", "is_csv": "images_is_table.rst",
-                                              "grids": "images_samples.rst", "curves": "images_fid_steps.rst"}),
+                                              "grids": "images_samples.rst", "curves": "images_fid_steps.rst",
+                                              "cost": "cost.rst", "cost_csv": "images_cost_table.rst"}),
     importers={"dot-pretrained": Importer(_import_dot_dcgan, _dot_dcgan_files)}, import_keys=lambda key: key == "local_dir" or
     key.startswith(("image_", "release_")), sample_storage=_sample_storage, preview=image_grid_writer,
     official=_official,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..registry import DATASETS, MODELS, SUITES
 from ..training.family import GanFamily
+from ..report.cost import cost_figure_paths
 from .base import DatasetEntry, Modality, Report, Suite
 
 NAME = "text"
@@ -76,18 +77,19 @@ def _official(config: dict, dataset: str, model: str, source: str, method: str) 
 
 def _outputs(runs: list[tuple[str, str, str]]) -> dict[str, list[str]]:
     tables = {ext: [f"results/tables/text_js.{ext}"] for ext in ("csv", "md", "tex")}
-    return {**tables, "samples": ["results/tables/text_samples.md"]}
+    return {**tables, "samples": ["results/tables/text_samples.md"], "cost": cost_figure_paths(NAME, runs)}
 
 
 def _build(metric_files: list[str], params: dict, outputs: dict[str, list[str]]) -> None:
     from ..report.text import build
 
-    build(metric_files, params, outputs["csv"][0][: -len(".csv")], outputs["samples"][0])
+    build(metric_files, params, outputs["csv"][0][: -len(".csv")], outputs["samples"][0], outputs["cost"])
 
 
 SUITES.register(NAME, Suite(
     name=NAME, modality=MODALITY, metrics=_metrics, evaluate_keys=("js_orders", "js_reference"),
-    report=Report(_outputs, _build, captions={"csv": "text_table.rst", "samples": "text_samples.rst"}),
+    report=Report(_outputs, _build, captions={"csv": "text_table.rst", "samples": "text_samples.rst",
+                                              "cost": "cost.rst"}),
     official=_official,
 ))
 DATASETS.register("billion-words", DatasetEntry(NAME, _billion_words, {"$ref": "#/definitions/text_dataset"},

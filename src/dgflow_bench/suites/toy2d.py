@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..registry import DATASETS, MODELS, SUITES
 from ..training.family import GanFamily
+from ..report.cost import cost_figure_paths
 from .base import DatasetEntry, Importer, Modality, Report, Suite
 
 NAME = "toy2d"
@@ -80,19 +81,21 @@ def _outputs(runs: list[tuple[str, str, str]]) -> dict[str, list[str]]:
     datasets = sorted({d for d, _, _ in runs})
     tables = {ext: [f"results/tables/toy2d.{ext}"] for ext in ("csv", "md", "tex")}
     return {**tables, "scatter": [f"results/figures/toy2d_{d}.png" for d in datasets],
-            "curves": [f"results/figures/toy2d_{d}_steps.png" for d in datasets]}
+            "curves": [f"results/figures/toy2d_{d}_steps.png" for d in datasets],
+            "cost": cost_figure_paths(NAME, runs)}
 
 
 def _build(metric_files: list[str], params: dict, outputs: dict[str, list[str]]) -> None:
     from ..report.toy2d import build
 
-    build(metric_files, params, outputs["csv"][0][: -len(".csv")], outputs["scatter"], outputs["curves"])
+    build(metric_files, params, outputs["csv"][0][: -len(".csv")], outputs["scatter"], outputs["curves"],
+          outputs["cost"])
 
 
 SUITES.register(NAME, Suite(
     name=NAME, modality=MODALITY, metrics=_metrics, evaluate_keys=("kde_bandwidth", "mode_min_share"),
     report=Report(_outputs, _build, captions={"csv": "toy2d_table.rst", "scatter": "toy2d_scatter.rst",
-                                              "curves": "toy2d_steps.rst"}),
+                                              "curves": "toy2d_steps.rst", "cost": "cost.rst"}),
     importers={"dot-pretrained": Importer(_import_dot_2d, _dot_2d_files)}, import_keys=lambda key: not key.startswith("image_"),
 ))
 for _name in ("25gaussians", "swissroll"):

@@ -14,7 +14,11 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, rng: torch.
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     alpha = torch.rand(shape, generator=rng, device=real.device, dtype=real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    # a critic may offer a forward whose double backward skips its activations' zero second derivative
+    # (models/mlp.py: the same values and gradients); not past hooks on the critic's own call
+    hooked = getattr(critic, "_forward_hooks", None) or getattr(critic, "_forward_pre_hooks", None)
+    forward = critic if hooked else getattr(critic, "penalty_forward", critic)
+    (grad,) = torch.autograd.grad(forward(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
 
 

@@ -130,8 +130,11 @@ def train_gan(
 ) -> list[dict]:
     """n critic steps per generator step with ``recipe.loss``; returns the loss history."""
     critic_loss_fn, gen_loss_fn = get_loss(recipe.loss)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=tuple(recipe.betas))
-    opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas))
+    # foreach: the multi-tensor Adam, the same arithmetic per tensor as the default single-tensor loop on CPU
+    # (bit-identical results) with a fraction of its Python overhead (CUDA already defaults to it)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=tuple(recipe.betas), foreach=True)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=recipe.lr_d, betas=tuple(recipe.betas), foreach=True)
+    gen_params = [p for p in generator.parameters() if p.requires_grad]
 
     def step(i: int) -> dict[str, torch.Tensor]:
         # _set_lr takes the number of steps done before this one
@@ -147,7 +150,9 @@ def train_gan(
             opt_d.step()
         g_loss = gen_loss_fn(critic, generator(latent_batch(recipe.batch_size, rng)))
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        # only the generator's gradients: the critic's would be discarded unused (its next step starts from
+        # zero_grad), and skipping them saves the critic's weight-gradient products
+        g_loss.backward(inputs=gen_params)
         opt_g.step()
         return {"critic_loss": d_loss.detach(), "generator_loss": g_loss.detach()}
 
