@@ -243,3 +243,16 @@ def test_published_file_rejects_two_values_for_one_cell_and_ships_only_known_val
                        ("DDLS", "is"): 9.09, ("Base", "fid"): 21.7, ("DDLS", "fid"): 15.42}
     assert all(v.protocol == "dgflow-legacy" and v.n_samples == 50000 and v.citation and v.where
                for v in load_published())
+
+
+def test_cells_of_several_seeds_show_mean_and_std(tmp_path):
+    files = make_suite(tmp_path, LEGACY, models=("sn-dcgan-hinge",))
+    results = [read_json(f) for f in files]
+    flow = next(r for r in results if r["method"] == "dgflow-kl")
+    flow["n_seeds"] = 3
+    flow["per_step_std"] = [{"step": s["step"], LEGACY[0]: 0.25, LEGACY[1]: 0.125} for s in flow["per_step"]]
+    table = method_table(results, method_columns(METHODS), "fid", [])
+    shown = table.shown.set_index("model").loc["sn-dcgan-hinge"]
+    assert shown["DGflow-KL"] == "20.00 ± 0.25" and " ± " not in shown["DOT"]  # one-seed cells stay plain
+    frame = table.frame.set_index("model").loc["sn-dcgan-hinge"]
+    assert frame["DGflow-KL std"] == 0.25 and frame["DGflow-KL"] == 20.0 and np.isnan(frame["DOT std"])

@@ -28,9 +28,9 @@ TINY_STEPS = 4  # the reference row's steps in CI; every row's steps scale with 
 
 def shrunk_toy2d(preset=TOY2D) -> dict:
     """The 2-D ablation at CI size (as fixtures/workflow.py tiny_config): 2,000 / 300 points, 16-wide nets
-    trained 30 iterations, 20 fine-tuning steps, 200 samples, one dataset. Steps scale by TINY_STEPS over the
-    reference row's (25 -> 4; the steps sweep 10 / 50 / 100 -> 2 / 8 / 16, so it stays a sweep), snapshots
-    every 2 steps; every other knob of a row is the preset's."""
+    trained 30 iterations, 20 fine-tuning steps, 200 samples, one refinement seed, one dataset. Steps scale
+    by TINY_STEPS over the reference row's (25 -> 4; the steps sweep 10 / 50 / 100 -> 2 / 8 / 16, so it stays
+    a sweep), snapshots every 2 steps; every other knob of a row is the preset's."""
     config = yaml.safe_load(preset.read_text())
     config["device"] = "cpu"
     config["datasets"] = {"25gaussians": {"n_train": 2000, "n_heldout": 300}}
@@ -39,7 +39,7 @@ def shrunk_toy2d(preset=TOY2D) -> dict:
     model["arch"] = {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}}
     model["train"].update(iterations=30, batch_size=64, checkpoint_every=10)
     config["finetune"].update(steps=20, batch_size=64, eval_every=10)
-    config["refine"].update(n_samples=200, batch_size=200)
+    config["refine"].update(n_samples=200, batch_size=200, seeds=1)  # seeds: tests/unit/test_refinement_seeds.py
     scale = TINY_STEPS / config["methods"][REFERENCE]["steps"]
     for spec in config["methods"].values():
         if "steps" in spec:

@@ -47,11 +47,14 @@ def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir
     assert_mixable([name for r in results for record in r["per_step"] for name in record])
     published = load_published(published_path)
     extractor = _extractor(params["evaluate"].get("inception_weights"))
+    seeds = sorted({r.get("n_seeds", 1) for r in results})
     n = samples_phrase(params)
+    per_cell = "per cell" + ("" if seeds == [1] else
+                             f", mean ± std over {'/'.join(map(str, seeds))} refinement seeds")
     for kind, order, headers, title in (
-        ("fid", FID_COLUMN_ORDER, None, f"Images: FID (lower is better) of {n} generated images per cell"),
+        ("fid", FID_COLUMN_ORDER, None, f"Images: FID (lower is better) of {n} generated images {per_cell}"),
         ("is", IS_COLUMN_ORDER, IS_HEADERS, f"Images: Inception Score (higher is better) of {n} generated images "
-                                            f"per cell"),
+                                            f"{per_cell}"),
     ):
         columns = method_columns(params["methods"], order, headers)
         table = method_table(results, columns, kind, published)

@@ -36,18 +36,16 @@ def final_rows(metric_files: list[str]) -> pd.DataFrame:
 
 
 STD_SUFFIX = "_std"
-COST_COLUMNS = ["evals_per_sample", "ms_per_sample"]
+COST_COLUMNS = ["evals_per_sample"]
 
 
 def cost_columns(cost: dict) -> dict:
-    """The cost of one output sample: network passes (forward + backward, generator + discriminator; counted)
-    and wall-clock milliseconds of the refinement (measured, on the run's device)."""
-    out = {}
-    if "network_evaluations_per_sample" in cost:
-        out["evals_per_sample"] = cost["network_evaluations_per_sample"]["total"]
-    if "wall_s_per_sample" in cost:
-        out["ms_per_sample"] = 1000.0 * cost["wall_s_per_sample"]
-    return out
+    """The cost of one output sample in the tables: network passes (forward + backward, generator +
+    discriminator), counted. Measured times stay in the metrics JSON (``cost``): tables hold only what the
+    config determines, so a rerun or a resumed run rebuilds them byte for byte."""
+    if "network_evaluations_per_sample" not in cost:
+        return {}
+    return {"evals_per_sample": cost["network_evaluations_per_sample"]["total"]}
 
 
 STATUS_NOTE = (" status: ok, or the step at which the run diverged (samples non-finite or beyond "
@@ -128,7 +126,8 @@ def seeds_phrase(frame: pd.DataFrame) -> str:
     """The caption's account of refinement seeds and cost columns."""
     seeds = sorted(set(int(n) for n in frame["seeds"])) if "seeds" in frame else [1]
     counted = ("evals_per_sample: network passes per output sample (generator and discriminator, forward and "
-               "backward; counted); ms_per_sample: measured wall-clock milliseconds of the refinement per sample.")
+               "backward; counted); measured wall-clock and CPU seconds per sample are in each run's metrics "
+               "JSON (cost).")
     if seeds == [1]:
         return " One refinement seed per row. " + counted
     n = "/".join(map(str, seeds))
