@@ -56,13 +56,19 @@ def _row_chunk(n_cols: int, chunk_rows: int | None) -> int:
 
 def _pairwise_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact squared distances via coordinate differences (no |a|^2+|b|^2-2ab cancellation)."""
-    # in place: the same operations as sum_k (a_k - b_k)^2 without a temporary per term (memory-bound sizes)
-    sq = np.zeros((len(a), len(b)))
-    diff = np.empty_like(sq)
-    for k in range(a.shape[1]):
-        np.subtract(a[:, k, None], b[None, :, k], out=diff)
-        np.square(diff, out=diff)
-        sq += diff
+    # in place: the same operations as sum_k (a_k - b_k)^2 without a temporary per term (memory-bound sizes);
+    # the first term is written, not added to zeros (0 + x == x exactly: two passes fewer, the same bits)
+    if a.shape[1] == 0:
+        return np.zeros((len(a), len(b)))
+    sq = np.empty((len(a), len(b)))
+    np.subtract(a[:, 0, None], b[None, :, 0], out=sq)
+    np.square(sq, out=sq)
+    if a.shape[1] > 1:
+        diff = np.empty_like(sq)
+        for k in range(1, a.shape[1]):
+            np.subtract(a[:, k, None], b[None, :, k], out=diff)
+            np.square(diff, out=diff)
+            sq += diff
     return sq
 
 
@@ -146,10 +152,17 @@ def modes_covered(x, min_share: float = 0.1) -> int:
     return int(np.count_nonzero(counts >= min_share * len(x) / len(MODES_25G)))
 
 
+# exp's arguments are clipped here from below: exp(-700) ~ 1e-304 is still a normal number, while arguments
+# under about -708 take libm's slow underflow path (three times slower; most KDE terms of far points do).
+# Bit-identical: every row holds exp(0) = 1, so a sum of up to 1e280 clipped terms of 1e-304 is absorbed.
+_EXP_FLOOR = -700.0
+
+
 def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     """Row-wise logsumexp; overwrites ``a`` (a temporary of the caller) to spare two copies of it."""
     m = a.max(axis=1, keepdims=True)
     a -= m
+    np.maximum(a, _EXP_FLOOR, out=a)
     np.exp(a, out=a)
     return m[:, 0] + np.log(np.sum(a, axis=1))
 

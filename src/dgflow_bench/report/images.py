@@ -60,7 +60,7 @@ def build(metric_files: list[str], params: dict, tables_prefix: str, figures_dir
         table = method_table(results, columns, kind, published)
         write_method_table(table, f"{tables_prefix}_{kind}", caption_for(table, title, columns, extractor))
 
-    cost = final_rows(metric_files)  # the paper's tables have no room for it: its own, row per run
+    cost = final_rows(metric_files, results)  # the paper's tables have no room for it: its own, row per run
     cost = cost[[c for c in ID_COLUMNS + COST_COLUMNS + ["proposals_per_sample", "acceptance_rate"]
                  if c in cost.columns and c != "step"]]
     write_tables(cost, f"{tables_prefix}_cost", directions={}, order=params["method_order"],

@@ -13,10 +13,13 @@ from ..io import read_json, write_text
 ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "setting", "step", "seeds", "status"]
 
 
-def final_rows(metric_files: list[str]) -> pd.DataFrame:
+def final_rows(metric_files: list[str], results: list[dict] | None = None) -> pd.DataFrame:
+    """One row per metrics file at its final step; ``results``: the files' contents when the caller has already
+    read them (in the same order)."""
+    if results is None:
+        results = [read_json(path) for path in metric_files]
     rows = []
-    for path in metric_files:
-        result = read_json(path)
+    for path, result in zip(metric_files, results, strict=True):
         final = [r for r in result["per_step"] if r["step"] == result["final_step"]]
         if len(final) != 1:
             raise ValueError(f"{path}: no metrics at the configured final step {result['final_step']}")

@@ -120,9 +120,10 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
             if shorter is None:  # a method without steps to cut (DRS, MH-GAN)
                 raise ValueError(f"{params.get('name', '?')}: {exc.reason} at step {exc.step}") from None
             method, last = shorter
-            diverged = {"step": exc.step, "reason": exc.reason, "kept_until_step": last, "seed": exc.seed}
+            diverged = {"step": exc.step, "reason": exc.reason, "kept_until_step": last,
+                        "seed_index": exc.seed_index}
             log(f"{params.get('name', '?')}: diverged at step {exc.step} ({exc.reason}, refinement seed "
-                f"{exc.seed}); keeping the run up to step {last}")
+                f"#{exc.seed_index}); keeping the run up to step {last}")
     networks = {"generator_bn": bn_mode, "generator_batchnorm_layers": n_batchnorm, **sn_info}
     # seed 0's facts stay at the top level (a one-seed record reads as it always did)
     write_resolved_config(out, "refine", params, model_file=model_file, disc_file=disc_file,
@@ -138,9 +139,11 @@ def refinement_seed(base: int, index: int) -> int:
 
 
 class Diverged(Exception):
-    def __init__(self, step: int, reason: str, seed: int = 0):
+    """``seed_index``: which refinement seed (0 .. refine.seeds - 1) diverged, not the seed's value."""
+
+    def __init__(self, step: int, reason: str, seed_index: int = 0):
         super().__init__(f"diverged at step {step}: {reason}")
-        self.step, self.reason, self.seed = step, reason, seed
+        self.step, self.reason, self.seed_index = step, reason, seed_index
 
 
 class _Run:
