@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -28,6 +27,7 @@ from dgflow_bench.config import data_params, train_params, validate
 from dgflow_bench.metrics.toy2d import energy_distance, high_quality_fraction, modes_covered
 from dgflow_bench.models.store import load_model_file
 from dgflow_bench.refine.common import sample_latents
+from select_eta import validation_reals  # the same validation rows rule (a script beside this one)
 
 DATASETS = ("25gaussians", "swissroll")
 VALIDATION_SEED = 987_655  # not refine.seed (the evaluation latents) nor select_eta's
@@ -72,9 +72,7 @@ def score(model_file: Path, data_file: Path, dataset: str, n: int = 2000) -> dic
     z = sample_latents(model["latent"]["prior"], n, model["latent"]["dim"], VALIDATION_SEED)
     with torch.no_grad():
         x = model["generator"](z).double().numpy()
-    with np.load(data_file, allow_pickle=False) as data:
-        train = data["train"]
-    real = train[np.random.default_rng(VALIDATION_SEED).choice(len(train), n, replace=False)]
+    real = validation_reals(data_file, n, VALIDATION_SEED)
     out = {"hq_pct": 100 * high_quality_fraction(x, dataset),
            "energy_1e-3": 1e3 * energy_distance(x, real, unbiased=True)}
     if dataset == "25gaussians":
