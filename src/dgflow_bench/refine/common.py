@@ -18,6 +18,7 @@ import torch
 
 from ..errors import RefinementDiverged  # noqa: F401  (raised here; defined light for the CLI)
 from ..runtime import latent_sampler
+from .params import EVALUATION_KEYS
 
 # d(x): (N, ...) -> (N,). The one interface between discriminators and methods: a raw critic, a
 # fine-tuned logistic discriminator and a d_phi + d_lambda corrector all look like this.
@@ -104,9 +105,6 @@ def data_logit_and_grad(
     if generator is None:  # x is y itself: copy so a snapshot never aliases the iterate
         x = x.clone()
     return x, d.detach(), grad
-
-
-EVALUATION_KEYS = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
 
 
 class Counter:

@@ -16,6 +16,10 @@ from typing import Any, ClassVar, Optional
 
 from ..registry import METHODS
 
+# The passes every method counts (refine/common.Counter) and the evaluate stage sums per sample; here, beside
+# the other declarations, because the evaluate stage must not import torch (start-up of every job).
+EVALUATION_KEYS = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
+
 DISCRIMINATOR = {
     "enum": ["model", "raw", "finetuned"],
     "description": "model: the discriminator the model's block names (models.<m>.discriminator; raw for the GANs, "

@@ -16,8 +16,8 @@ from .tables import STATUS_NOTE, final_rows, samples_phrase, seeds_phrase, write
 
 def build(metric_files: list[str], params: dict, tables_stem: str, samples_path: str,
           cost_files: list[str]) -> None:
-    frame = final_rows(metric_files)
     results = [read_json(p) for p in metric_files]
+    frame = final_rows(metric_files, results)
     caption = (
         f"Billion Words, character-level WGAN-GP: JS-n in bits (lower is better) between the n-gram "
         f"distributions of {samples_phrase(params)} generated lines (argmax per position, padding included) and "

@@ -22,7 +22,8 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
           curve_files: list[str], cost_files: list[str]) -> None:
     """``scatter_files`` / ``curve_files``: one figure per dataset, in sorted dataset order; ``cost_files``: one
     per (dataset, model), sorted."""
-    frame = final_rows(metric_files)
+    results = [read_json(p) for p in metric_files]
+    frame = final_rows(metric_files, results)
     caption = (
         f"2-D experiment: {samples_phrase(params)} refined samples per run, metrics at each method's configured "
         f"final step against a held-out real sample. hq4sigma_pct: % of samples within 4 sigma of the clean "
@@ -35,7 +36,6 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
     ) + seeds_phrase(frame)
     write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),
                  order=params["method_order"])
-    results = [read_json(p) for p in metric_files]
     measured = {k for r in results for k in r["per_step"][0]}  # metrics, not the cost / sampling columns
     metrics = [c for c in frame.columns if c in measured and c not in ID_COLUMNS and c not in COST_COLUMNS
                and not c.endswith(STD_SUFFIX)]

@@ -9,6 +9,7 @@ import numpy as np
 from ..io import config_path_for, read_json, write_json, write_resolved_config
 from ..progress import progress as progress_bar
 from ..catalog import DATASETS, SUITES
+from ..refine.params import EVALUATION_KEYS
 from ..snapshots import open_snapshots
 
 
@@ -87,9 +88,6 @@ def sampling_summary(infos: list[dict], n_samples: int) -> dict | None:
     return {"proposals_per_sample": proposals / (n_samples * len(infos)), "acceptance_rate": accepted / proposals}
 
 
-PASSES = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
-
-
 def cost_summary(seed_records: list[dict], n_samples: int, device: str | None) -> dict:
     """What one output sample cost, averaged over refinement seeds: network passes (counted by the methods:
     samples through each network, forward and backward), in total and at each kept step (the
@@ -99,13 +97,14 @@ def cost_summary(seed_records: list[dict], n_samples: int, device: str | None) -
     if per_seed and len(per_seed) == len(seed_records):
         scale = 1.0 / (n_samples * len(per_seed))
         totals = {p: scale * sum(sum(c.get(p, 0) for c in _as_list(i["network_evaluations"])) for i in per_seed)
-                  for p in PASSES}
+                  for p in EVALUATION_KEYS}
         out["network_evaluations_per_sample"] = {**totals, "total": sum(totals.values())}
         by_step: dict[int, float] = {}
         for info in per_seed:
             for batch in _as_list(info.get("evaluations_by_step") or []):
                 for step, counts in (batch or {}).items():
-                    by_step[int(step)] = by_step.get(int(step), 0.0) + scale * sum(counts.get(p, 0) for p in PASSES)
+                    passes = sum(counts.get(p, 0) for p in EVALUATION_KEYS)
+                    by_step[int(step)] = by_step.get(int(step), 0.0) + scale * passes
         out["evaluations_per_sample_by_step"] = [{"step": s, "evaluations": v} for s, v in sorted(by_step.items())]
     for key in ("wall_s", "cpu_s"):
         if all(key in r for r in seed_records):
