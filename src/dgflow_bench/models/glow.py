@@ -1,11 +1,15 @@
-"""Glow (Kingma & Dhariwal 2018) for small RGB images, used as a "generator": a flat N(0, I) latent -> image.
+"""Glow (Kingma & Dhariwal 2018) for small RGB images, as a "generator": a standardised N(0, I) latent -> image.
 
 Where the settings come from. clear-nus/DGflow ``configs/cifar10-glow.yaml`` names ``gen_type: t_glow``,
 ``gen_path: trained_models/glow-cifar10.pt`` and ``glow_params: trained_models/hparams.json``; no stored
-repository holds that hparams.json, and the DGflow code never reads it. A ``hparams.json`` next to a torch
-checkpoint is what y0ast/Glow-PyTorch ``train.py`` writes (``json.dump`` of its argparse options), so the
-defaults here are that script's defaults (y0ast/Glow-PyTorch ``train.py``): hidden_channels 512, K 32 steps
-per level, L 3 levels, actnorm_scale 1.0, flow_permutation "invconv", flow_coupling "affine",
+repository holds that hparams.json, the DGflow code never reads it, and nothing says which code made the two
+files. That it is y0ast/Glow-PyTorch is our inference: its ``train.py:471-472`` writes an ``hparams.json``
+(``json.dump`` of its argparse options) beside its checkpoints, and it trains CIFAR-10 at 32x32. It is not
+proof: its checkpoints are named by ignite's ModelCheckpoint with prefix "glow" (``train.py:196-198``; its
+``Sample_from_Glow.ipynb`` loads ``glow_model_250.pth``), not glow-cifar10.pt, and chaiyujin/glow-pytorch
+(which y0ast builds on) also keeps its settings in hparams JSON files (``hparams/celeba.json``, CelebA 64x64).
+So the defaults here are y0ast's ``train.py`` defaults (13c7b01, ``train.py:326-366``): hidden_channels 512,
+K 32 steps per level, L 3 levels, actnorm_scale 1.0, flow_permutation "invconv", flow_coupling "affine",
 LU_decomposed True (``--no_LU_decomposed`` turns it off), learn_top True (``--no_learn_top``), no class
 conditioning. The same K/L/learntop/permutation are openai/glow ``README.md``'s CIFAR-10 command
 (``--n_level 3 --depth 32 --flow_permutation 2 --flow_coupling 1 --learntop --n_bits_x 8``).
@@ -28,7 +32,8 @@ Layer conventions, as in y0ast/Glow-PyTorch ``model.py`` / ``modules.py`` / ``ut
     -(log p(y) - D log 2**n_bits) / (D log 2) bits per dimension (y0ast ``utils.py``
     uniform_binning_correction, ``model.py``). So the flow lives on y in [-0.5, 0.5]; here images are
     x = 2y in [-1, 1] and every density of x carries the -D log 2 of that scaling.
-  * temperature multiplies the std of every prior (top and splits), as the reference's sampling does.
+  * temperature multiplies the std of every prior (top and splits), as the reference's sampling does
+    (y0ast ``modules.py:25-29`` gaussian_sample, used by ``model.py:291-297`` and ``modules.py:286-290``).
 
 Our own choices: the ActNorm "initialised" flag and the shuffle permutation are buffers (the reference
 keeps them as plain attributes, so a reload needs ``set_actnorm_init()``); ActNorm initialises only during
@@ -36,7 +41,10 @@ keeps them as plain attributes, so a reload needs ``set_actnorm_init()``); ActNo
 float64. The flat latent is standardised: every part is eps = (z - mean) / std under its own prior, so
 eps ~ N(0, I), concatenated finest first: [split 1 | split 2 | ... | top], each part flattened in (C, H, W)
 order (for 32x32x3, L=3: 6x16x16, 12x8x8, then the 48x4x4 top = 1536 + 768 + 768 = 3072 values).
-``decode`` does not clamp: its output can leave [-1, 1] slightly (clamp when saving images).
+``decode`` does not clamp: its output can leave [-1, 1] slightly (clamp when saving images). ``latent_dim``
+is that flat latent's size (= C*H*W, the D of the likelihood); the generator's input (``forward``) is the flat
+latent by default (``latent: flat``, our design) or y0ast's top level with re-sampled split latents
+(``latent: top``): models/glow_latent.py.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from ..registry import ARCHITECTURES
+from .glow_latent import LatentChoice, check_latent_options
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -207,13 +216,16 @@ class FlowStep(nn.Module):
         return x, logdet
 
 
-class Glow(nn.Module):
-    """Multi-scale Glow on images in [-1, 1]; see the module docstring for the latent layout."""
+class Glow(LatentChoice, nn.Module):
+    """Multi-scale Glow on images in [-1, 1]; see the module docstring for the latent layout and
+    models/glow_latent.py for the generator's input (``latent``: flat or top, ``temperature``, ``split_noise``)."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, hidden_channels: int = 512, K: int = 32,
                  L: int = 3, actnorm_scale: float = 1.0, lu_decomposed: bool = True, coupling: str = "affine",
-                 learn_top: bool = True, n_bits: int = 8, flow_permutation: str = "invconv"):
+                 learn_top: bool = True, n_bits: int = 8, flow_permutation: str = "invconv", latent: str = "flat",
+                 temperature: float = 1.0, split_noise: str = "particle"):
         super().__init__()
+        check_latent_options(latent, float(temperature), split_noise)
         if L < 1 or image_size % (2 ** L):
             raise ValueError(f"image_size {image_size} must be divisible by 2**L = {2 ** L}")
         if coupling not in ("affine", "additive"):
@@ -225,7 +237,10 @@ class Glow(nn.Module):
         self.spec = {"arch": "glow", "image_size": image_size, "channels": channels,
                      "hidden_channels": hidden_channels, "K": K, "L": L, "actnorm_scale": actnorm_scale,
                      "lu_decomposed": bool(lu_decomposed), "coupling": coupling, "learn_top": bool(learn_top),
-                     "n_bits": n_bits, "flow_permutation": flow_permutation}
+                     "n_bits": n_bits, "flow_permutation": flow_permutation, "latent": latent,
+                     "temperature": float(temperature), "split_noise": split_noise}
+        self.latent, self.temperature, self.split_noise = latent, float(temperature), split_noise
+        self._latent_init()
         self.image_shape = (channels, image_size, image_size)
         self.n_bits = n_bits
         self.levels = nn.ModuleList()
@@ -314,9 +329,6 @@ class Glow(nn.Module):
                 z, _ = step(z, reverse=True)
             z = unsqueeze(z)
         return 2 * z
-
-    def forward(self, eps: torch.Tensor) -> torch.Tensor:
-        return self.decode(eps)
 
     # ---- densities ----
 

@@ -28,8 +28,9 @@ What the release fixes (files read: clear-nus/DGflow README.md, util.py, torch_m
   power iteration per forward, in a different order (old: v then u; parametrize: u then v), so the u, v
   drift apart slightly there. Note that dgflow.py never calls ``.eval()``: the release refines with its
   generator's BatchNorm on batch statistics and one power iteration per corrector call.
-- Glow: configs/cifar10-glow.yaml loads ``glow-cifar10.pt`` + ``hparams.json`` from y0ast/Glow-PyTorch,
-  not a release asset, and util.py has no ``t_glow`` branch: no key layout is documented (GLOW_NOT_RELEASED).
+- Glow: configs/cifar10-glow.yaml loads ``glow-cifar10.pt`` + ``hparams.json`` (y0ast/Glow-PyTorch's, by our
+  inference from the hparams.json: models/glow.py), not a release asset, and util.py has no ``t_glow``
+  branch: no key layout is documented (GLOW_NOT_RELEASED).
 
 SHA-256: the release publishes no hashes, so none is built in. A hash the config gives
 (``sources.dgflow-release.release_sha256: {file name: hash}``) is checked; otherwise the hash seen is
@@ -67,8 +68,8 @@ GENERATOR_ISIZE, GENERATOR_NGF = 32, 64  # util.py: CNNDecoder(isize=32, ...), n
 CORRECTOR_CH = 512  # torch_models.py SNDCGANDiscriminator default, which util.py keeps
 GLOW_NOT_RELEASED = (
     "the DGflow release publishes no Glow weights: its configs/cifar10-glow.yaml loads glow-cifar10.pt and "
-    "hparams.json from y0ast/Glow-PyTorch, and its util.load_model has no t_glow branch, so no key layout is "
-    "documented for an importer to check. Train Glow with `source: trained` (models.glow.sources)")
+    "hparams.json (y0ast/Glow-PyTorch's, by our inference), and its util.load_model has no t_glow branch, so "
+    "no key layout is documented for an importer to check. Train Glow with `source: trained` (models.glow.sources)")
 
 _DECODER_HEAD = re.compile(r"^main\.initial-(\d+)-(\d+)-convt\.weight$")
 _OLD_SN_SUFFIXES = {"weight_orig": "parametrizations.weight.original", "weight_u": "parametrizations.weight.0._u",

@@ -178,7 +178,8 @@ class _Run:
             batch = z0[start:start + self.common["batch_size"]].to(self.device)
             rng = seeded_generator(seed + 1 + batch_index, self.device)
             try:
-                result = method.run(batch, self.generator, self.logit, rng, prior=self.prior, progress=progress)
+                with self._particles(batch.shape[0], seed, batch_index):
+                    result = method.run(batch, self.generator, self.logit, rng, prior=self.prior, progress=progress)
                 if batch_index == 0:
                     method = method.after_first_batch(result.info)  # e.g. DOT's K, once per run
             except RefinementDiverged as exc:
@@ -193,6 +194,12 @@ class _Run:
         moved = all(f is not None for f in finals)
         writer.finish(latents=z0.numpy(), final_latents=torch.cat(finals).numpy() if moved else None)
         return infos
+
+    def _particles(self, rows: int, seed: int, batch_index: int):
+        """A generator with noise of its own besides the latent (Glow's top latent: models/glow_latent.py)
+        keeps one seeded draw per particle while a batch is refined, so G stays a fixed function of z."""
+        hold = getattr(self.generator, "particles", None)
+        return hold(rows, derive_seed(seed, "particles", str(batch_index))) if hold else contextlib.nullcontext()
 
     @staticmethod
     def _peaks(snapshots: dict[int, torch.Tensor], index: int) -> dict[int, float]:

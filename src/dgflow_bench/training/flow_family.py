@@ -1,25 +1,34 @@
-"""Glow as a model family: the generator is the flow's inverse from a flat N(0, I) latent (models/glow.py),
-trained by maximum likelihood on uniformly dequantised 8-bit images.
+"""Glow as a model family: the generator is the flow's inverse from a standardised N(0, I) latent
+(models/glow.py; ``arch.latent``: the flat 3,072-d latent, our default, or y0ast's top level with the split
+latents re-sampled at ``arch.temperature``, models/glow_latent.py), trained by maximum likelihood on uniformly
+dequantised 8-bit images.
 
-The recipe is y0ast/Glow-PyTorch ``train.py``'s (the code whose ``hparams.json`` the DGflow release's
-``configs/cifar10-glow.yaml`` names; settings/official.yaml): Adam lr 5e-4 with weight decay 5e-5, the
-learning rate warmed up linearly over the first 5 epochs (per epoch: factor min(1, (epoch + 1) / 5)),
-batch 64, 250 epochs, ActNorm initialised on 8 batches. Not reproduced: its data augmentation (random
-translation and horizontal flips of CIFAR10), which the pipeline's sampler has no notion of.
+The recipe is y0ast/Glow-PyTorch 13c7b01 ``train.py``'s (our inference that this is the code behind the
+``glow-cifar10.pt`` + ``hparams.json`` the DGflow release's ``configs/cifar10-glow.yaml`` names: models/glow.py
+says from what). Adamax with lr 5e-4 and weight decay 5e-5 (``train.py:145``: ``optim.Adamax(model.parameters(),
+lr=lr, weight_decay=5e-5)``, lr default ``train.py:409``); the learning rate warmed up linearly over the first
+5 epochs (``train.py:147-148``, LambdaLR stepped once per epoch at ``train.py:278``: epoch e, counted from 0,
+runs at factor min(1, (e + 1) / 5)); batch 64, 250 epochs, ActNorm initialised on 8 batches
+(``train.py:394-423``, ``train.py:251-272``). Not reproduced: its data augmentation (random translation and
+horizontal flips of CIFAR10), which the pipeline's sampler has no notion of.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..models.glow_latent import latent_size
 from .family import ModelFamily
+
+OPTIMIZERS = ("adamax", "adam")  # adamax: y0ast's; adam: what this project used before (kept for comparison)
 
 
 @dataclass(frozen=True)
 class GlowFamily(ModelFamily):
     def latent(self, arch: dict) -> dict:
-        # the flat latent has one value per pixel and channel: its size follows the images
-        return {"prior": "normal", "dim": int(arch["channels"]) * int(arch["image_size"]) ** 2}
+        # what the generator takes: every value of the flat latent, or the top level's (models/glow_latent.py)
+        dim = latent_size(int(arch["channels"]), int(arch["image_size"]), int(arch["L"]), arch.get("latent", "flat"))
+        return {"prior": "normal", "dim": dim}
 
     def build(self, arch: dict, data_info: dict) -> dict:
         from ..models.glow import Glow
@@ -31,7 +40,8 @@ class GlowFamily(ModelFamily):
         glow = Glow(image_size=arch["image_size"], channels=arch["channels"], hidden_channels=arch["hidden_channels"],
                     K=arch["K"], L=arch["L"], actnorm_scale=arch["actnorm_scale"],
                     lu_decomposed=arch["lu_decomposed"], coupling=arch["coupling"], learn_top=arch["learn_top"],
-                    flow_permutation=arch["flow_permutation"])
+                    flow_permutation=arch["flow_permutation"], latent=arch.get("latent", "flat"),
+                    temperature=arch.get("temperature", 1.0), split_noise=arch.get("split_noise", "particle"))
         return {"generator": glow}
 
     def train(self, nets: dict, recipe: dict, *, real_batch, latent_batch, rng, checkpoint_path, fingerprint,
@@ -41,7 +51,7 @@ class GlowFamily(ModelFamily):
         from .flow_loss import bits_per_dim, dequantized
         from .loop import run_loop
         glow = nets["generator"]
-        optimizer = torch.optim.Adam(glow.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        optimizer = make_optimizer(glow.parameters(), recipe)
 
         def step(i: int) -> dict:
             glow.train()
@@ -65,5 +75,17 @@ class GlowFamily(ModelFamily):
         return history
 
     def record(self) -> dict:
-        # samples are decode(eps) at temperature 1 (the latent is standardised: N(0, I) is the model itself)
-        return {"objective": "maximum likelihood (bits/dim, uniform dequantisation)", "sampling_temperature": 1.0}
+        # how samples are drawn (latent, temperature, split noise) is in the generator's spec in the model file
+        return {"objective": "maximum likelihood (bits/dim, uniform dequantisation)"}
+
+
+def make_optimizer(params, recipe: dict):
+    """The recipe's optimiser: ``adamax`` (y0ast train.py:145, the default) or ``adam``; both with L2 weight
+    decay added to the gradient (torch's ``weight_decay``), as y0ast's Adamax has."""
+    import torch
+
+    name = recipe.get("optimizer", "adamax")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"glow train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    cls = torch.optim.Adamax if name == "adamax" else torch.optim.Adam
+    return cls(params, lr=recipe["lr"], weight_decay=recipe["weight_decay"])
