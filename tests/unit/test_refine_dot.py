@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dgflow_bench.refine.common import RefinementDiverged, snapshot_steps
-from dgflow_bench.refine.dot import dot_objective, estimate_k_eff, run_dot, tangent_projection
+from dgflow_bench.refine.dot import dot_objective, estimate_k_eff, fresh_pairs_k_eff, run_dot, tangent_projection
+from dgflow_bench.runtime import latent_sampler
 from dataclasses import replace
 from dgflow_bench.refine.params import DOTParams
 
@@ -73,6 +74,50 @@ def test_explicit_k_eff_recorded_and_validated():
     for bad in (0, -1.0, "fast"):
         with pytest.raises(ValueError, match="k_eff"):
             run_dot(x0, None, linear_logit, DOTParams(space="data", k_eff=bad), gen_rng(), prior="normal")
+
+
+def test_fresh_k_eff_is_dots_estimate_on_new_latent_pairs():
+    # DOT.py:15-25 (eff_k): two fresh sets of 100 latents from the generator's prior, paired row by row, K the
+    # largest |d(G(z2)) - d(G(z1))| / ||z2 - z1||; restated here directly on the same draws
+    a = torch.tensor([[1.0, 0.5], [-0.3, 0.8], [0.2, 2.0]], dtype=F64)
+    w3 = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    gen, logit = (lambda z: torch.tanh(z @ a.T)), (lambda x: x @ w3)
+    z0 = cloud(40, dim=2, seed=3)
+    for prior in ("uniform", "normal"):
+        k = fresh_pairs_k_eff(gen, logit, z0, prior, gen_rng(8), "latent", n_pairs=100)
+        z = latent_sampler(prior, 2, torch.device("cpu"))(200, gen_rng(8)).to(F64)
+        d = logit(gen(z))
+        direct = max(abs(float(d[100 + i] - d[i])) / float((z[100 + i] - z[i]).norm()) for i in range(100))
+        assert k == pytest.approx(direct, rel=1e-12), prior
+        if prior == "uniform":
+            assert z.abs().max() <= 1.0
+    # data space (DOT.py:27-37, eff_K): the same pairs measured by ||G(z2) - G(z1)||
+    k = fresh_pairs_k_eff(gen, logit, z0, "normal", gen_rng(8), "data", n_pairs=100)
+    z = latent_sampler("normal", 2, torch.device("cpu"))(200, gen_rng(8)).to(F64)
+    x, d = gen(z), logit(gen(z))
+    assert k == pytest.approx(max(abs(float(d[100 + i] - d[i])) / float((x[100 + i] - x[i]).norm())
+                                  for i in range(100)), rel=1e-12)
+    assert k <= torch.linalg.norm(w3).item() + 1e-12
+
+
+def test_k_eff_sample_fresh_ignores_the_batch_and_batch_stays_the_default():
+    a = torch.tensor([[1.0, 0.5], [-0.3, 0.8], [0.2, 2.0]], dtype=F64)
+    w3 = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    gen, logit = (lambda z: torch.tanh(z @ a.T)), (lambda x: x @ w3)
+    assert DOTParams().k_eff_sample == "batch"  # the 2-D default table is unchanged
+    fresh = DOTParams(space="latent", steps=0, k_eff_sample="fresh", k_eff_repeats=1)
+    batch = replace(fresh, k_eff_sample="batch")
+    near, far = cloud(50, dim=2, seed=3) * 0.1, cloud(50, dim=2, seed=4) * 3.0
+    k_near, k_far = (run_dot(z, gen, logit, fresh, gen_rng(9), prior="normal").info["k_eff"] for z in (near, far))
+    assert k_near == k_far  # drawn from the prior, not from the batch
+    assert run_dot(near, gen, logit, batch, gen_rng(9), prior="normal").info["k_eff"] != k_near
+    # the fresh pairs are network passes of the run: 2 x 100 forwards of G and d instead of the batch's 50
+    counts = {s: run_dot(near, gen, logit, p, gen_rng(9), prior="normal").info["network_evaluations"]
+              for s, p in (("fresh", fresh), ("batch", batch))}
+    assert counts["fresh"]["generator_forward"] - counts["batch"]["generator_forward"] == 200 - 50
+    assert counts["fresh"]["discriminator_forward"] - counts["batch"]["discriminator_forward"] == 200 - 50
+    with pytest.raises(ValueError, match="k_eff_sample 'fresh'.*needs the generator"):
+        run_dot(near, None, logit, replace(fresh, space="data"), gen_rng(), prior="normal")
 
 
 # ---------- objective and updates ----------

@@ -85,8 +85,8 @@ def test_image_paper_preset_lists_gpu_and_memory_for_every_job(tmp_path, dot_for
         for rule in ("train", "finetune_discriminator", "refine", "evaluate"):
             assert (rule, dataset, model) in planned, (rule, dataset, model)
     # the official rows and the variant rows, listed apart before the jobs
-    assert "official rows (76, reproduce the authors' settings)" in output
-    assert "variant rows (44, ours; the table captions say which fields differ)" in output
+    assert "official rows (64, reproduce the authors' settings)" in output
+    assert "variant rows (56, ours; the table captions say which fields differ)" in output
     for rule, resources in jobs:
         assert re.search(r"\bmem_mb=\d+", resources), (rule, resources)
         assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

@@ -5,7 +5,9 @@ Each sample independently minimises
     ||y - y0 + norm_eps||_2 - d(G(y)) / K
 
 (plain, not squared, L2; norm_eps is added to every coordinate so the norm is differentiable at y = y0),
-where K is the critic's effective Lipschitz constant. Data space: G = identity, y = x, y0 = G(z0), iterates
+where K is the critic's effective Lipschitz constant, estimated (k_eff: auto) as the largest slope of d over random
+pairs: pairs of the batch's own samples (k_eff_sample: batch) or of new latents from the prior (fresh, as DOT.py's
+eff_k / eff_K). Data space: G = identity, y = x, y0 = G(z0), iterates
 clipped to [-clip, clip]. Latent space: y = z; uniform prior -> clamp z to [-1, 1] after each update; normal
 prior -> before each update, remove the radial part of the gradient (``radial: exact``, the tangent
 projection) or apply DOT.py's own rule (``radial: dot-release``, see ``dot_release_radial``).
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..progress import progress as progress_bar
+from ..runtime import latent_sampler
 from .common import (Counter, GeneratorFn, LogitFn, RefinementResult, check_finite, check_space, per_sample,
                      snapshot_steps, to_data)
 
@@ -57,6 +60,40 @@ def estimate_k_eff(
     return sum(maxima) / len(maxima)
 
 
+def fresh_pairs_k_eff(
+    generator: GeneratorFn,
+    logit_fn: LogitFn,
+    like: torch.Tensor,
+    prior: str,
+    rng: torch.Generator,
+    space: str,
+    n_pairs: int = 100,
+    n_repeats: int = 1,
+) -> float:
+    """K from new latents, as DOT.py's eff_k (latent space) and eff_K (data space): each repeat draws two sets
+    of ``n_pairs`` latents from ``prior``, pairs them row by row and takes max |d(G(z2)) - d(G(z1))| / ||z2 -
+    z1|| (data space: / ||G(z2) - G(z1)||); the mean over repeats. ``like``: a latent batch (shape, device)."""
+    if generator is None:
+        raise ValueError("DOT: k_eff_sample 'fresh' draws new latents and needs the generator; use "
+                         "k_eff_sample: batch for samples without one")
+    if n_pairs < 1 or n_repeats < 1:
+        raise ValueError(f"fresh_pairs_k_eff needs n_pairs >= 1 and n_repeats >= 1 (got {n_pairs}, {n_repeats})")
+    dim = like[0].numel()
+    draw = latent_sampler(prior, dim, rng.device)
+    maxima = []
+    for _ in range(n_repeats):
+        z = draw(2 * n_pairs, rng).to(device=like.device, dtype=like.dtype).reshape(2 * n_pairs, *like.shape[1:])
+        with torch.no_grad():
+            x = generator(z)
+            d = logit_fn(x).reshape(-1)
+        y = (z if space == "latent" else x).flatten(1)
+        dist = (y[n_pairs:] - y[:n_pairs]).norm(dim=1)
+        ok = dist > 0
+        ratio = (d[n_pairs:] - d[:n_pairs]).abs().to(dist.dtype)[ok] / dist[ok]
+        maxima.append(float(ratio.max()) if ratio.numel() else 0.0)
+    return sum(maxima) / len(maxima)
+
+
 def dot_objective(
     y: torch.Tensor,
     y0: torch.Tensor,
@@ -89,12 +126,19 @@ def dot_release_radial(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return g - per_sample(coef, z) * z
 
 
-def _resolve_k_eff(y0, gen, logit_fn, params, rng) -> tuple[float, bool]:
+def _resolve_k_eff(y0, gen, logit_fn, params, rng, *, z0, generator, prior, space) -> tuple[float, bool]:
     k = params.k_eff
     if k == "auto":
-        with torch.no_grad():
-            d0 = logit_fn(to_data(y0, gen)).reshape(-1)
-        k = estimate_k_eff(y0, d0, rng, int(params.k_eff_pairs), int(params.k_eff_repeats))
+        sample = getattr(params, "k_eff_sample", "batch")
+        if sample == "fresh":
+            k = fresh_pairs_k_eff(generator, logit_fn, z0, prior, rng, space, int(params.k_eff_pairs),
+                                  int(params.k_eff_repeats))
+        elif sample == "batch":
+            with torch.no_grad():
+                d0 = logit_fn(to_data(y0, gen)).reshape(-1)
+            k = estimate_k_eff(y0, d0, rng, int(params.k_eff_pairs), int(params.k_eff_repeats))
+        else:
+            raise ValueError(f"DOT: k_eff_sample must be 'batch' or 'fresh', got {sample!r}")
         if not (math.isfinite(k) and k > 0):
             raise ValueError(f"DOT: estimated k_eff={k} is not a positive finite number (is the critic "
                              "constant on this batch?); pass a positive k_eff explicitly")
@@ -132,7 +176,8 @@ def run_dot(
     snapshots = {0: x0}
     nets.mark(0)
     y0, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
-    k_eff, estimated = _resolve_k_eff(y0, gen, logit_fn, params, rng)
+    k_eff, estimated = _resolve_k_eff(y0, gen, logit_fn, params, rng, z0=z0, generator=nets.generator,
+                                      prior=prior, space=space)
 
     y = y0.clone().requires_grad_(True)
     if opt_name == "adam":

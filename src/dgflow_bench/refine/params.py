@@ -42,6 +42,18 @@ GENERATOR_BN = {
                    "(settings/official.yaml)",
 }
 
+# The network mode of the discriminator's spectral norm during refinement. Implemented in refine/network_modes.py
+# by the spectral-norm-modes work (branch snmodes), which owns this knob; declared here so that the paper presets'
+# official rows can name their release's mode (settings/official.yaml: dgflow_common.refinement, dot.images).
+SPECTRAL_NORM = {
+    "enum": [None, "frozen", "dgflow-release", "dot-release"],
+    "description": "spectral-norm mode of the discriminator; null: refine.spectral_norm (default frozen: "
+                   "refine.sn_power_iterations power iterations on every SN weight, then eval mode with u frozen). "
+                   "dgflow-release: D alone thermalised by 5,000 passes, D and the corrector left in train mode (one "
+                   "power iteration per forward; clear-nus/DGflow dgflow.py:79-83, 122-124); dot-release: 100 passes, "
+                   "u keeps updating (AkinoriTanaka-phys/DOT DOT.py:114-120, snd/sn_convolution_2d.py:74-76)",
+}
+
 
 def resolve_discriminator(method_spec: dict, model_spec: dict) -> Optional[str]:
     """'raw' or 'finetuned' for a method block on a model block; None for a method that follows no
@@ -175,6 +187,7 @@ class DGflowParams(MethodParams):
     gamma: float = knob(0.01, "entropy weight (0 = deterministic flow)", type="number", minimum=0)
     steps: int = knob(25, type="integer", minimum=0)
     snapshot_every: int = knob(5, type="integer", minimum=1)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     support: str = knob("clip", "latent space, bounded (uniform) prior only: what a latent that leaves [-1, 1] "
                         "becomes: clip (to the face, as DOT does), reflect (mirrored back), none (left outside, "
                         "as the official code, whose latents are normal)", **SUPPORT)
@@ -204,6 +217,10 @@ class DOTParams(MethodParams):
     k_eff_scope: str = knob("batch", "batch: K estimated on each latent batch; run: once, on the first batch, "
                             "then kept for the run (DOT's execute_dot.py estimates it once per run)",
                             enum=["batch", "run"])
+    k_eff_sample: str = knob("batch", "where K's pairs come from: batch: random pairs of the batch's own samples; "
+                             "fresh: k_eff_pairs pairs of new latents drawn from the prior for each repeat, as DOT.py "
+                             "eff_k / eff_K do (AkinoriTanaka-phys/DOT DOT.py:15-37)", enum=["batch", "fresh"])
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     radial: str = knob("exact", "normal prior, latent space: exact removes the radial part of the gradient "
                        "(tangent projection); dot-release subtracts z (g . z) / 11.31 as DOT.py does (11.31 = "
                        "sqrt(128), fixed; not a projection)", enum=["exact", "dot-release"])
