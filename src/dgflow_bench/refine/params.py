@@ -42,6 +42,19 @@ GENERATOR_BN = {
                    "(settings/official.yaml)",
 }
 
+# spectral norm of d during refinement (refine/network_modes.py: what each mode does, the releases' numbers in
+# its table SN_RELEASES); here, torch-free, because the schema is built from these declarations
+SN_MODES = ("frozen", "dgflow-release", "dot-release")
+SPECTRAL_NORM = {
+    "enum": [None, *SN_MODES],
+    "description": "this method's spectral-norm mode; null: refine.spectral_norm. frozen: refine.sn_power_iterations "
+                   "power iterations, then u fixed; dgflow-release: D alone thermalised as clear-nus/DGflow "
+                   "dgflow.py:79-83 does, then one power iteration of D and of the corrector per refinement step "
+                   "(no .eval(): dgflow.py:118-124, torch_models.py:117-152); dot-release: DOT's thermalisation "
+                   "(DOT.py:114-120), then u updated on every D forward of a step (snd/sn_convolution_2d.py:74-76). "
+                   "Counts and sources: refine/network_modes.py SN_RELEASES",
+}
+
 
 def resolve_discriminator(method_spec: dict, model_spec: dict) -> Optional[str]:
     """'raw' or 'finetuned' for a method block on a model block; None for a method that follows no
@@ -109,6 +122,10 @@ class MethodParams:
         """The generator BatchNorm mode this method runs with: its own, else the shared refine.generator_bn."""
         return getattr(self, "generator_bn", None) or shared
 
+    def sn_mode(self, shared: str) -> str:
+        """The spectral-norm mode this method runs with: its own, else the shared refine.spectral_norm."""
+        return getattr(self, "spectral_norm", None) or shared
+
     def prior(self, model_prior: str) -> str:
         """The prior its initial latents are drawn from: its own latent_prior, else the model's."""
         return getattr(self, "latent_prior", None) or model_prior
@@ -154,6 +171,7 @@ class BaseParams(MethodParams):
     """The unrefined base model, G(z0): the reference row."""
 
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
@@ -168,6 +186,7 @@ class BaseParams(MethodParams):
 class DGflowParams(MethodParams):
     discriminator: str = knob("model", **DISCRIMINATOR)
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     f: str = knob("KL", "f-divergence", enum=["KL", "JS", "logD"])
     space: str = knob("latent", enum=["latent", "data"])
@@ -190,6 +209,7 @@ class DGflowParams(MethodParams):
 class DOTParams(MethodParams):
     discriminator: str = knob("model", **DISCRIMINATOR)
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     space: str = knob("latent", enum=["latent", "data"])
     lr: float = knob(0.01, type="number", exclusiveMinimum=0)
@@ -230,6 +250,7 @@ class DDLSParams(MethodParams):
         "DDLS (Che et al. 2020) uses its SN-GAN discriminator; finetuned: the finetune stage's density-ratio "
         "estimator")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     eps: float = knob(0.01, "Langevin step (noise std sqrt(eps))", type="number", exclusiveMinimum=0)
     steps: int = knob(25, type="integer", minimum=0)
@@ -259,6 +280,7 @@ class DRSParams(MethodParams):
         "DRS needs a density-ratio estimate: its paper fine-tunes D with the logistic loss, the `finetuned` "
         "estimator here (default); raw or model as for the other methods")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     burn_in: int = knob(10000, "generator samples whose largest logit starts d_M (once per run)", type="integer",
                         minimum=1)
@@ -302,6 +324,7 @@ class MHGANParams(MethodParams):
     discriminator: str = knob("finetuned", **{**DISCRIMINATOR, "description": (
         "the discriminator whose calibrated odds are the density ratio: finetuned (default), raw or model")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     k: int = knob(640, "chain length: proposals per output sample (the paper's K = 640)", type="integer", minimum=1)
     calibration: str = knob(
