@@ -290,3 +290,92 @@ def test_a_raw_critic_is_all_discriminator_and_modes_are_declared_once():
     assert DGflowParams(spectral_norm="dgflow-release").sn_mode("frozen") == "dgflow-release"
     with pytest.raises(ValueError, match="spectral_norm must be one of"):
         prepare_spectral_norm(TinySN(3), "train", 0)
+
+
+# ---- the refine stage: per-batch restart, the record, and 'frozen' as before -----------------------------------
+
+def _image_models(tmp_path):
+    """A tiny DCGAN generator with an SN-DCGAN d_phi (model file) and d_phi + a d_lambda with stale vectors
+    (discriminator file), 32 px."""
+    from dgflow_bench.models.dcgan import DCGANGenerator, SNDCGANDiscriminator
+    from dgflow_bench.models.store import save_model_file
+
+    torch.manual_seed(0)
+    generator, d_phi = DCGANGenerator(z_dim=4, bottom_width=4, ch=16), SNDCGANDiscriminator(bottom_width=4, ch=16)
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():  # running statistics of real use (fresh ones leave the samples near 0)
+        for norm in norms:
+            norm.momentum = None  # one cumulative average: this batch's statistics
+        generator.train()(torch.randn(64, 4))
+        for norm in norms:
+            norm.momentum = 0.1
+    d_lambda = SNDCGANDiscriminator(bottom_width=4, ch=16)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():  # top singular values 1 and 0.999: its u moves for many iterations
+        for layer in d_lambda.modules():
+            if hasattr(layer, "parametrizations"):
+                weight = layer.parametrizations["weight"].original
+                rank = min(weight.shape[0], weight[0].numel())
+                values = [1.0, 0.999, *np.linspace(0.9, 0.1, max(rank - 2, 0))][:rank]
+                weight.copy_(_with_singular_values(tuple(weight.shape), values, rng).float())
+                sn = layer.parametrizations["weight"][0]
+                left, _, right = torch.linalg.svd(weight.reshape(weight.shape[0], -1), full_matrices=False)
+                # stale, but not absurd: mostly the top two singular directions, sigma estimate near 1
+                for buffer, vectors in ((sn._u, left), (sn._v, right.T)):
+                    top = vectors[:, :2].sum(1) if vectors.shape[1] > 1 else vectors[:, 0]
+                    buffer.copy_(nn.functional.normalize(top + 0.3 * torch.randn_like(buffer), dim=0))
+    model, disc = tmp_path / "model.pt", tmp_path / "disc.pt"
+    save_model_file(model, generator=generator, critic=d_phi, latent={"prior": "normal", "dim": 4})
+    save_model_file(disc, critic=CorrectedLogit(d_phi, d_lambda))
+    return str(model), str(disc)
+
+
+def _stage(tmp_path, model, disc, name, batch, mode, iterations=0):
+    from dgflow_bench.io import config_path_for, read_json
+    from dgflow_bench.snapshots import open_snapshots
+    from dgflow_bench.stages import refine
+
+    method = {"kind": "dgflow", "discriminator": "finetuned", "eta": 50.0, "gamma": 0.0, "steps": 3,
+              "snapshot_every": 1}
+    common = {"n_samples": 8, "batch_size": batch, "seed": 3, "seeds": 1, "generator_bn": "eval",
+              "divergence_bound": 1e6, "sn_power_iterations": iterations, "spectral_norm": mode}
+    out = tmp_path / f"{name}.npz"
+    refine.run("cifar10", model, disc, {"name": name, "method": method, "refine": common, "storage": "float32"},
+               str(out), "cpu", False)
+    with open_snapshots(out) as snaps:
+        return snaps.final_latents.copy(), read_json(config_path_for(out))
+
+
+def test_a_release_mode_starts_every_batch_from_the_thermalised_state(tmp_path, monkeypatch):
+    from dgflow_bench.stages import refine
+
+    model, disc = _image_models(tmp_path)
+    one_batch, record = _stage(tmp_path, model, disc, "one", 8, "dgflow-release")
+    two_batches, _ = _stage(tmp_path, model, disc, "two", 4, "dgflow-release")
+    np.testing.assert_allclose(two_batches, one_batch, rtol=0, atol=1e-6)  # eval BN, no noise: per sample
+    networks = record["networks"]
+    assert networks["spectral_norm"] == "dgflow-release" and networks["sn_power_iterations"] == 5000
+    assert networks["sn_layers_by_network"] == {"discriminator": 8, "corrector": 8}
+    assert networks["sn_thermalised_networks"] == ["discriminator"] and networks["sn_update_rule"] == "torch-1.6"
+    monkeypatch.setattr(refine, "restart_spectral_norm", lambda logit: None)  # the check can fail
+    carried, _ = _stage(tmp_path, model, disc, "carried", 4, "dgflow-release")
+    np.testing.assert_allclose(carried[:4], one_batch[:4], rtol=0, atol=1e-6)
+    assert np.abs(carried[4:] - one_batch[4:]).max() > 1e-3  # the second batch sees u three steps on
+
+
+def test_frozen_through_the_stage_is_the_refinement_it_always_was(tmp_path):
+    from dgflow_bench.models.store import load_model_file
+    from dgflow_bench.refine.common import sample_latents
+    from dgflow_bench.refine.dgflow import run_dgflow
+
+    model, disc = _image_models(tmp_path)
+    ours, record = _stage(tmp_path, model, disc, "frozen", 8, "frozen", iterations=4)
+    # before the modes: thermalise_spectral_norm on d, then DGflow with it as it is
+    generator, d = load_model_file(model)["generator"].requires_grad_(False), load_model_file(disc)["critic"]
+    info = thermalise_spectral_norm(d.requires_grad_(False), 4)
+    params = DGflowParams(eta=50.0, gamma=0.0, steps=3, snapshot_every=1, discriminator="finetuned")
+    z0 = sample_latents("normal", 8, 4, 3)
+    theirs = run_dgflow(z0, generator, d, params, torch.Generator().manual_seed(4), prior="normal").final_latents
+    assert np.array_equal(ours, theirs.numpy())
+    assert record["networks"] == {"generator_bn": "eval", "generator_batchnorm_layers": 4, "spectral_norm": "frozen",
+                                  **info}
