@@ -63,6 +63,7 @@ TORCH_1_6, CHAINER_SND = "torch-1.6", "chainer-snd"
 SN_RELEASES = {
     # D alone: 5000 train-mode forwards on U[0, 1) noise (stabilize_sn); C keeps the u, v of its saved state
     # dict; no .eval() anywhere, so each step's D(img) and C(img) (one each, _velocity) do one iteration each.
+    # The input never enters a power iteration, so the thermalisation here runs the iterations without one.
     "dgflow-release": SNRelease(
         5000, (DISCRIMINATOR,), TORCH_1_6, 1, 1,
         "clear-nus/DGflow db7ea7b dgflow.py:79-83 (stabilize_sn, iters=5000), 122-124 (on tD only), 34-42 "
