@@ -27,9 +27,9 @@ def test_defaults_fill_in_from_the_schema():
     config = validate(MINIMAL)
     flow = config["methods"]["flow"]
     # the discriminator the model's block names by default (the GANs: their own logit, as the official configs)
-    assert flow == {"kind": "dgflow", "discriminator": "model", "generator_bn": None, "latent_prior": None, "f": "KL",
-                    "space": "latent", "eta": 0.01, "gamma": 0.01, "steps": 25, "snapshot_every": 5,
-                    "spectral_norm": None, "support": "clip"}
+    assert flow == {"kind": "dgflow", "discriminator": "model", "generator_bn": None, "spectral_norm": None,
+                    "latent_prior": None, "f": "KL", "space": "latent", "eta": 0.01, "gamma": 0.01, "steps": 25,
+                    "snapshot_every": 5, "support": "clip"}
     assert config["models"]["wgan-gp"]["sources"] == ["trained"]
     assert config["refine"]["n_samples"] == 2000
     assert MINIMAL["methods"]["flow"] == {"kind": "dgflow"}, "validation must not mutate its input"

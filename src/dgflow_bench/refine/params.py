@@ -42,16 +42,17 @@ GENERATOR_BN = {
                    "(settings/official.yaml)",
 }
 
-# The network mode of the discriminator's spectral norm during refinement. Implemented in refine/network_modes.py
-# by the spectral-norm-modes work (branch snmodes), which owns this knob; declared here so that the paper presets'
-# official rows can name their release's mode (settings/official.yaml: dgflow_common.refinement, dot.images).
+# spectral norm of d during refinement (refine/network_modes.py: what each mode does, the releases' numbers in
+# its table SN_RELEASES); here, torch-free, because the schema is built from these declarations
+SN_MODES = ("frozen", "dgflow-release", "dot-release")
 SPECTRAL_NORM = {
-    "enum": [None, "frozen", "dgflow-release", "dot-release"],
-    "description": "spectral-norm mode of the discriminator; null: refine.spectral_norm (default frozen: "
-                   "refine.sn_power_iterations power iterations on every SN weight, then eval mode with u frozen). "
-                   "dgflow-release: D alone thermalised by 5,000 passes, D and the corrector left in train mode (one "
-                   "power iteration per forward; clear-nus/DGflow dgflow.py:79-83, 122-124); dot-release: 100 passes, "
-                   "u keeps updating (AkinoriTanaka-phys/DOT DOT.py:114-120, snd/sn_convolution_2d.py:74-76)",
+    "enum": [None, *SN_MODES],
+    "description": "this method's spectral-norm mode; null: refine.spectral_norm. frozen: refine.sn_power_iterations "
+                   "power iterations, then u fixed; dgflow-release: D alone thermalised as clear-nus/DGflow "
+                   "dgflow.py:79-83 does, then one power iteration of D and of the corrector per refinement step "
+                   "(no .eval(): dgflow.py:118-124, torch_models.py:117-152); dot-release: DOT's thermalisation "
+                   "(DOT.py:114-120), then u updated on every D forward of a step (snd/sn_convolution_2d.py:74-76). "
+                   "Counts and sources: refine/network_modes.py SN_RELEASES",
 }
 
 
@@ -121,6 +122,10 @@ class MethodParams:
         """The generator BatchNorm mode this method runs with: its own, else the shared refine.generator_bn."""
         return getattr(self, "generator_bn", None) or shared
 
+    def sn_mode(self, shared: str) -> str:
+        """The spectral-norm mode this method runs with: its own, else the shared refine.spectral_norm."""
+        return getattr(self, "spectral_norm", None) or shared
+
     def prior(self, model_prior: str) -> str:
         """The prior its initial latents are drawn from: its own latent_prior, else the model's."""
         return getattr(self, "latent_prior", None) or model_prior
@@ -166,6 +171,7 @@ class BaseParams(MethodParams):
     """The unrefined base model, G(z0): the reference row."""
 
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
@@ -180,6 +186,7 @@ class BaseParams(MethodParams):
 class DGflowParams(MethodParams):
     discriminator: str = knob("model", **DISCRIMINATOR)
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     f: str = knob("KL", "f-divergence", enum=["KL", "JS", "logD"])
     space: str = knob("latent", enum=["latent", "data"])
@@ -187,7 +194,6 @@ class DGflowParams(MethodParams):
     gamma: float = knob(0.01, "entropy weight (0 = deterministic flow)", type="number", minimum=0)
     steps: int = knob(25, type="integer", minimum=0)
     snapshot_every: int = knob(5, type="integer", minimum=1)
-    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     support: str = knob("clip", "latent space, bounded (uniform) prior only: what a latent that leaves [-1, 1] "
                         "becomes: clip (to the face, as DOT does), reflect (mirrored back), none (left outside, "
                         "as the official code, whose latents are normal)", **SUPPORT)
@@ -203,6 +209,7 @@ class DGflowParams(MethodParams):
 class DOTParams(MethodParams):
     discriminator: str = knob("model", **DISCRIMINATOR)
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     space: str = knob("latent", enum=["latent", "data"])
     lr: float = knob(0.01, type="number", exclusiveMinimum=0)
@@ -220,7 +227,6 @@ class DOTParams(MethodParams):
     k_eff_sample: str = knob("batch", "where K's pairs come from: batch: random pairs of the batch's own samples; "
                              "fresh: k_eff_pairs pairs of new latents drawn from the prior for each repeat, as DOT.py "
                              "eff_k / eff_K do (AkinoriTanaka-phys/DOT DOT.py:15-37)", enum=["batch", "fresh"])
-    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     radial: str = knob("exact", "normal prior, latent space: exact removes the radial part of the gradient "
                        "(tangent projection); dot-release subtracts z (g . z) / 11.31 as DOT.py does (11.31 = "
                        "sqrt(128), fixed; not a projection)", enum=["exact", "dot-release"])
@@ -247,6 +253,7 @@ class DDLSParams(MethodParams):
         "DDLS (Che et al. 2020) uses its SN-GAN discriminator; finetuned: the finetune stage's density-ratio "
         "estimator")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     eps: float = knob(0.01, "Langevin step (noise std sqrt(eps))", type="number", exclusiveMinimum=0)
     steps: int = knob(25, type="integer", minimum=0)
@@ -276,6 +283,7 @@ class DRSParams(MethodParams):
         "DRS needs a density-ratio estimate: its paper fine-tunes D with the logistic loss, the `finetuned` "
         "estimator here (default); raw or model as for the other methods")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     burn_in: int = knob(10000, "generator samples whose largest logit starts d_M (once per run)", type="integer",
                         minimum=1)
@@ -319,6 +327,7 @@ class MHGANParams(MethodParams):
     discriminator: str = knob("finetuned", **{**DISCRIMINATOR, "description": (
         "the discriminator whose calibrated odds are the density ratio: finetuned (default), raw or model")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
     k: int = knob(640, "chain length: proposals per output sample (the paper's K = 640)", type="integer", minimum=1)
     calibration: str = knob(

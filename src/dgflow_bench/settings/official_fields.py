@@ -21,11 +21,8 @@ def critic_of(dataset: str, model: str) -> str:
 
 
 def sn_mode(params, refine: dict) -> str:
-    """The spectral-norm mode a method runs with: its own knob, else refine.spectral_norm, else 'frozen' (the
-    modes and MethodParams.sn_mode come with branch snmodes; until then read the knob directly)."""
-    if hasattr(params, "sn_mode"):
-        return params.sn_mode(refine.get("spectral_norm", "frozen"))
-    return getattr(params, "spectral_norm", None) or refine.get("spectral_norm", "frozen")
+    """The spectral-norm mode a method runs with: its own knob, else refine.spectral_norm (as the refine stage)."""
+    return params.sn_mode(refine["spectral_norm"])
 
 
 def recipe_fields(config: dict, model: str, source: str, entry: dict, recipes: dict, *,

@@ -16,7 +16,7 @@ from ..models.store import load_model_file
 from ..progress import log
 from ..refine.common import RefinementDiverged, sample_latents
 from ..refine.params import MethodParams
-from ..refine.network_modes import set_generator_bn_mode, thermalise_spectral_norm
+from ..refine.network_modes import prepare_spectral_norm, restart_spectral_norm, set_generator_bn_mode
 from ..catalog import DATASETS, METHODS, SUITES
 from ..runtime import resolve_device, seeded_generator
 from ..snapshots import write_snapshots
@@ -90,11 +90,14 @@ def run(dataset: str, model_file: str, disc_file: str | None, params: dict, out:
     logit = _logit_network(model, method, disc_file, logit_model_file)
     bn_mode = method.bn_mode(common["generator_bn"])
     n_batchnorm = set_generator_bn_mode(generator, bn_mode)
+    sn_mode = method.sn_mode(common["spectral_norm"])
     if logit is None:
-        logit, sn_info = _no_logit(model_file, params.get("name", "?")), {}
+        logit, sn_info = _no_logit(model_file, params.get("name", "?")), {"spectral_norm": sn_mode}
     else:
         logit = logit.to(dev).requires_grad_(False)
-        sn_info = thermalise_spectral_norm(logit, common["sn_power_iterations"])
+        # the u-vectors advance per refinement step in a release mode: each latent batch restarts them (_Run)
+        logit, sn_info = prepare_spectral_norm(logit, sn_mode, common["sn_power_iterations"],
+                                               naive=bool(getattr(method, "naive", False)))
     # a method may draw its latents from another prior (DOT's release: U[-1, 1]); same seed, same size
     prior, dim = method.prior(model["latent"]["prior"]), model["latent"]["dim"]
     if method.real_samples:
@@ -177,6 +180,7 @@ class _Run:
         for batch_index, start in enumerate(range(0, z0.shape[0], self.common["batch_size"])):
             batch = z0[start:start + self.common["batch_size"]].to(self.device)
             rng = seeded_generator(seed + 1 + batch_index, self.device)
+            restart_spectral_norm(self.logit)  # a release mode's d starts every batch thermalised
             try:
                 with self._particles(batch.shape[0], seed, batch_index):
                     result = method.run(batch, self.generator, self.logit, rng, prior=self.prior, progress=progress)
