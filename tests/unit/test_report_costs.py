@@ -13,7 +13,7 @@ from dgflow_bench.config import validate
 from dgflow_bench.io import write_json, write_resolved_config
 from dgflow_bench.report import cost as cost_report
 from dgflow_bench.report import figures
-from dgflow_bench.report.cost import cost_curve, one_off_columns, quality_vs_cost
+from dgflow_bench.report.cost import base_sample_cost, cost_curve, one_off_columns, quality_vs_cost
 from dgflow_bench.report.styles import method_styles, run_styles, style_at
 from dgflow_bench.stages.evaluate import one_off_costs, sampling_summary
 
@@ -72,6 +72,11 @@ def test_every_method_is_a_curve_over_its_snapshots_and_step_0_is_the_base_sampl
     points = cost_curve(drs, "energy", one_off=0.5)
     assert [x for x, _, _ in points] == [1.0, 3.5, 5.5, 9.5]  # step 0: the generator forward, no one-off fit
     assert [y for _, y, _ in points] == [3.0, 2.5, 2.2, 2.1]
+    # a step 0 charged with work done before it (a burn-in) is drawn where every run's G(z0) is: the base
+    # samples' cost; the later points keep the burn-in (cumulative counts)
+    burnt = result("drs", steps=(0, 1), evaluations=(3.0, 6.0), energy=(3.0, 2.5))
+    base = base_sample_cost([burnt, result("base", steps=(0,), evaluations=(1.0,), energy=(3.0,))])
+    assert base == 1.0 and [x for x, _, _ in cost_curve(burnt, "energy", 0.5, base)] == [1.0, 6.5]
 
 
 def test_one_off_fits_are_shared_out_over_the_runs_that_use_them():

@@ -5,8 +5,11 @@ refine/common.Counter.mark). The question it answers: which method gives the bes
 have.
 
 A curve's first point, step 0, is the base model's samples G(z0) at what they cost: the generator forward
-alone, as the methods count it (a DRS burn-in, a DOT K estimate or a calibration is work for the refined
-snapshots, never for step 0). Every later point adds the run's one-off passes shared out per output sample
+alone (a DRS burn-in, a DOT K estimate or a calibration is work for the refined snapshots, never for step
+0). Every run of a figure starts from the same G(z0), so every curve's step 0 is drawn at one x, the least
+step-0 count among them: a count that charged step 0 with work done before it (DRS's burn-in, as counted
+before the rejection methods charged it to their first budget) cannot move it, and that work still shows
+in every later point, which is cumulative. Every later point adds the run's one-off passes shared out per output sample
 (the fine-tuned estimator's fit and a rejection method's calibration, the table's tuning_passes_per_sample and
 calibration_passes_per_sample), so methods that need such a fit are drawn at what their samples really cost.
 Each method is drawn in its own style (report/styles.py), the same in every figure of a run."""
@@ -19,7 +22,8 @@ from .styles import run_styles
 
 # matplotlib is imported where a figure is drawn: the suites read cost_figure_paths at plan time
 
-X_LABEL = "network passes per output sample (G + d, fwd + bwd; one-off fits shared out)"
+X_LABEL = "network passes per output sample"
+X_NOTE = "x: G + d passes, forward + backward, per output sample; after step 0 with the one-off fits shared out"
 
 
 def cost_figure_paths(suite: str, runs: list[tuple[str, str, str]]) -> list[str]:
@@ -48,11 +52,24 @@ def one_off_columns(results: list[dict]) -> list[dict]:
     return out
 
 
-def cost_curve(result: dict, metric: str, one_off: float = 0.0) -> list[tuple[float, float, float | None]]:
+def _by_step(result: dict) -> dict[int, float]:
+    return {r["step"]: r["evaluations"] for r in (result.get("cost") or {}).get("evaluations_per_sample_by_step", [])}
+
+
+def base_sample_cost(results: list[dict]) -> float | None:
+    """The step-0 x of a figure's curves: the least counted step-0 cost among ``results`` (None: none counted)."""
+    counted = [by[0] for by in map(_by_step, results) if 0 in by]
+    return min(counted) if counted else None
+
+
+def cost_curve(result: dict, metric: str, one_off: float = 0.0,
+               base: float | None = None) -> list[tuple[float, float, float | None]]:
     """[(network passes per sample, metric mean, std over refinement seeds or None)] at every kept step that has
-    both a counted cost and the metric, ``one_off`` (passes per sample) added at every step but 0; [] for a
-    result without counted costs (made outside the pipeline)."""
-    by_step = {r["step"]: r["evaluations"] for r in (result.get("cost") or {}).get("evaluations_per_sample_by_step", [])}
+    both a counted cost and the metric, ``one_off`` (passes per sample) added at every step but 0, step 0 at
+    ``base`` when given (base_sample_cost); [] for a result without counted costs (made outside the pipeline)."""
+    by_step = _by_step(result)
+    if base is not None and 0 in by_step:
+        by_step[0] = base
     spread = {r["step"]: r.get(metric) for r in result.get("per_step_std") or []}
     return [(by_step[r["step"]] + (one_off if r["step"] else 0.0), r[metric], spread.get(r["step"]))
             for r in result["per_step"] if r["step"] in by_step and isinstance(r.get(metric), (int, float))]
@@ -73,9 +90,10 @@ def quality_vs_cost(results: list[dict], metrics: list[str], path: str | Path, t
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.6), squeeze=False,
                              layout="constrained")
     ranked = sorted(zip(results, one_off), key=lambda pair: list(styles).index(_label(pair[0])))
+    base = base_sample_cost(results)
     for ax, metric in zip(axes.flat, metrics):
         for result, extra in ranked:
-            points = cost_curve(result, metric, extra)
+            points = cost_curve(result, metric, extra, base)
             if not points:
                 continue
             x, y, err = zip(*points)
@@ -85,7 +103,7 @@ def quality_vs_cost(results: list[dict], metrics: list[str], path: str | Path, t
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(X_LABEL, fontsize=8)
     shared_legend(fig, axes)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"{title}\n({X_NOTE})", fontsize=9)
     _save(fig, path)
 
 
