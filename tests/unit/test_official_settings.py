@@ -14,7 +14,7 @@ from conftest import REPO
 from dgflow_bench.config import (ConfigError, corrector_base, evaluate_params, raw_logit_from, refine_params,
                                  run_methods, runs, validate)
 from dgflow_bench.preflight import setting_lines
-from dgflow_bench.report.images_tables import method_columns, method_table
+from dgflow_bench.report.images_tables import method_columns, method_table, settings_rows
 from dgflow_bench.settings.official import DGFLOW_CONFIG_OF, compare, compare_text, load
 
 PAPER = yaml.safe_load((REPO / "presets" / "images-paper.yaml").read_text())
@@ -118,7 +118,8 @@ def test_image_cells_carry_their_setting_into_the_table():
     assert shown["DGflow-KL (dgflow-kl-ft)"].endswith("‡") and not shown["DGflow-KL (dgflow-kl)"].endswith("‡")
     assert table.frame.iloc[0]["DGflow-KL (dgflow-kl-ft) setting"] == "variant"
     assert table.frame.iloc[0]["Base setting"] == "official"
-    assert any("discriminator: 'finetuned' vs 'raw'" in mark for mark in table.marks)
+    account = settings_rows(results, method_columns(methods))  # the fields that differ: their own table
+    assert ["discriminator", "'finetuned'", "'raw'"] in account[["field", "ours", "theirs"]].values.tolist()
 
 
 def test_each_discriminator_names_the_training_run_it_comes_from():

@@ -50,16 +50,17 @@ def check_contract(res):
 
 
 # ---------- hand counts ----------
-# Iteration k (0-based) evaluates the iterate y_k; a snapshot at step k > 0 comes from that forward, so it
-# holds k full iterations plus the generator forward of iteration k. Step 0 is x0 = G(z0).
+# Iteration k (0-based) evaluates the iterate y_k; a snapshot at step k comes from that forward, so it
+# holds k full iterations plus the generator forward of iteration k. Step 0 is x0 = G(z0), in latent space the
+# first iteration's own forward: S steps cost S + 1 generator forwards per sample (G(z0) is never redone).
 
 def test_dgflow_latent_counts():
     res = run(DGflowParams(space="latent", steps=S, snapshot_every=EVERY))
     # every iteration: G forward, d forward, d backward, G backward; the final G(z_S) one extra G forward
     assert res.info["evaluations_by_step"] == {
         0: counts(gf=N),
-        2: counts(gf=N + N * (2 + 1), gb=N * 2, df=N * 2, db=N * 2),
-        4: counts(gf=N + N * S + N, gb=N * S, df=N * S, db=N * S),
+        2: counts(gf=N * (2 + 1), gb=N * 2, df=N * 2, db=N * 2),
+        4: counts(gf=N * S + N, gb=N * S, df=N * S, db=N * S),
     }
     check_contract(res)
 
@@ -79,17 +80,18 @@ def test_dot_latent_counts_with_and_without_the_k_estimate():
     params = DOTParams(space="latent", steps=S, snapshot_every=EVERY, k_eff_pairs=10, k_eff_repeats=2,
                        k_eff_scope="run")
     first = run(params)
-    k_est = N  # K_eff: d(G(z0)) once more (G forward and d forward of the whole batch)
-    # iterations as DGflow's; at the end G(z_S) and d(G(z_S)) for the closing objective
+    k_est = N  # K_eff: d(G(z0)) before the first iteration (G forward and d forward of the whole batch)
+    # iterations as DGflow's (step 0: the first one's G forward alone, not the K estimate before it); at the
+    # end G(z_S) and d(G(z_S)) for the closing objective
     assert first.info["evaluations_by_step"] == {
         0: counts(gf=N),
-        2: counts(gf=N + k_est + N * (2 + 1), gb=N * 2, df=k_est + N * 2, db=N * 2),
-        4: counts(gf=N + k_est + N * S + N, gb=N * S, df=k_est + N * S + N, db=N * S),
+        2: counts(gf=k_est + N * (2 + 1), gb=N * 2, df=k_est + N * 2, db=N * 2),
+        4: counts(gf=k_est + N * S + N, gb=N * S, df=k_est + N * S + N, db=N * S),
     }
     check_contract(first)
     # later batches of a run reuse the first batch's K: no estimate forwards
     later = run(params.after_first_batch(first.info))
-    assert later.info["network_evaluations"] == counts(gf=N + N * S + N, gb=N * S, df=N * S + N, db=N * S)
+    assert later.info["network_evaluations"] == counts(gf=N * S + N, gb=N * S, df=N * S + N, db=N * S)
     check_contract(later)
 
 
@@ -109,20 +111,21 @@ def test_ddls_counts():
     # the energy's d(G(z)) term and its gradient: one forward and one backward of each network per step
     assert res.info["evaluations_by_step"] == {
         0: counts(gf=N),
-        2: counts(gf=N + N * (2 + 1), gb=N * 2, df=N * 2, db=N * 2),
-        4: counts(gf=N + N * S + N, gb=N * S, df=N * S, db=N * S),
+        2: counts(gf=N * (2 + 1), gb=N * 2, df=N * 2, db=N * 2),
+        4: counts(gf=N * S + N, gb=N * S, df=N * S, db=N * S),
     }
     check_contract(res)
 
 
 def test_ddls_mala_counts():
     res = run(DDLSParams(steps=S, snapshot_every=EVERY, mala=True))
-    # the energy at z0, then one evaluation per proposal; snapshots are the cached states at the step's start
+    # the energy at z0 (its forward is step 0's G(z0)), then one evaluation per proposal; snapshots are the
+    # cached states at the step's start
     start = N
     assert res.info["evaluations_by_step"] == {
         0: counts(gf=N),
-        2: counts(gf=N + start + N * 2, gb=start + N * 2, df=start + N * 2, db=start + N * 2),
-        4: counts(gf=N + start + N * S, gb=start + N * S, df=start + N * S, db=start + N * S),
+        2: counts(gf=start + N * 2, gb=start + N * 2, df=start + N * 2, db=start + N * 2),
+        4: counts(gf=start + N * S, gb=start + N * S, df=start + N * S, db=start + N * S),
     }
     check_contract(res)
 
@@ -213,3 +216,16 @@ def test_module_hooks_agree_with_the_reported_counts(params):
     assert total["discriminator_backward"] == d_hooks.backward > 0
     # the generator's input needs no gradient in data space, so its hook fires only in latent space
     assert total["generator_backward"] == g_hooks.backward == (N * S if params.space == "latent" else 0)
+
+
+@pytest.mark.parametrize("params", [
+    DGflowParams(space="latent", steps=S, snapshot_every=EVERY), DOTParams(space="latent", steps=S, k_eff_pairs=10),
+    DDLSParams(steps=S, snapshot_every=EVERY), DDLSParams(steps=S, snapshot_every=EVERY, mala=True),
+], ids=["dgflow", "dot", "ddls", "mala"])
+def test_the_base_snapshot_taken_from_the_first_step_is_exactly_g_of_z0(params):
+    generator, _ = networks()
+    res = run(params)
+    with torch.no_grad():
+        expected = generator(latents())
+    assert torch.equal(res.snapshots[0], expected)
+    assert res.info["network_evaluations"]["generator_forward"] == N * (S + 1) + (N if params.kind == "dot" else 0)

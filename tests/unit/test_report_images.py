@@ -198,7 +198,8 @@ def test_cli_report_writes_every_images_output(tmp_path):
             "--outputs", json.dumps(outputs)]
     assert cli_main(argv) == 0
     assert {p.name for p in tmp_path.glob("images_*")} == {f"images_{t}.{e}" for t in ("fid", "is", "cost")
-                                                          for e in ("csv", "md", "tex")}
+                                                          for e in ("csv", "md", "tex")} | {
+        "images_settings.csv", "images_settings.md"}
     assert {p.name for p in (tmp_path / "fig").iterdir()} == {"images_cifar10_sn-dcgan-hinge_trained_samples.png",
                                                              "images_cifar10_fid_steps.png",
                                                              "images_cifar10_sn-dcgan-hinge_cost.png"}
@@ -256,3 +257,30 @@ def test_cells_of_several_seeds_show_mean_and_std(tmp_path):
     assert shown["DGflow-KL"] == "20.00 ± 0.25" and " ± " not in shown["DOT"]  # one-seed cells stay plain
     frame = table.frame.set_index("model").loc["sn-dcgan-hinge"]
     assert frame["DGflow-KL std"] == 0.25 and frame["DGflow-KL"] == 20.0 and np.isnan(frame["DOT std"])
+
+
+def test_the_settings_account_is_its_own_table_and_the_captions_point_to_it(tmp_path):
+    files = make_suite(tmp_path / "runs", CLEAN_RANDOM, models=("sn-dcgan-hinge",))
+    differs = ["eta: 0.05 vs 0.1", "steps: 5 vs 25", "no official ddls settings (not part of the releases)"]
+    for path in files:
+        result = read_json(path)
+        variant = result["method"] != "base"
+        result["setting"] = {"setting": "variant" if variant else "official", "official": "cifar10-sngan-hi",
+                             "differs": differs if variant else []}
+        write_json(path, result)
+    build(files, params(), str(tmp_path / "tables" / "images"), str(tmp_path / "figures"))
+    fid_md = (tmp_path / "tables" / "images_fid.md").read_text()
+    caption = fid_md.split("\n\n|", 1)[0]
+    setting = next(p for p in caption.split("\n\n") if p.startswith("Setting:"))
+    assert "images_settings.md" in setting and len(setting) < 400  # a pointer, not the account
+    assert not any(d in caption for d in differs)
+    account = pd.read_csv(tmp_path / "tables" / "images_settings.csv", keep_default_na=False)
+    assert list(account.columns) == ["cell", "setting", "official config", "field", "ours", "theirs", "source"]
+    assert len(account) == 1 + 3 * len(differs)  # the official base cell once, each variant field once
+    base = account[account["cell"] == "cifar10 / sn-dcgan-hinge / trained / Base"].iloc[0]
+    assert (base["setting"], base["field"]) == ("official", "")
+    eta = account[(account["cell"] == "cifar10 / sn-dcgan-hinge / trained / DOT") & (account["field"] == "eta")]
+    assert eta[["ours", "theirs", "source"]].values.tolist() == [
+        ["0.05", "0.1", "settings/official.yaml: cifar10-sngan-hi"]]
+    assert "no official ddls settings (not part of the releases)" in set(account["field"])
+    assert "| cell" in (tmp_path / "tables" / "images_settings.md").read_text()

@@ -94,4 +94,12 @@ def test_images_suite_end_to_end(tmp_path):
         assert final.dtype == np.uint8 and final.shape == (64, 3, 32, 32)
     caption = (workdir / "results/tables/images_fid.md").read_text()
     assert "protocol 'clean'" in caption and "RANDOM-WEIGHTS" in caption
+    # the one-off fit of the -ft estimator shared out over the rows that read it (DRS and MH-GAN read it too)
+    cost = pd.read_csv(workdir / "results/tables/images_cost.csv").set_index("method")
+    readers = ["dgflow-kl-ft", "drs", "mh-gan"]
+    assert (cost.loc[readers, "tuning_passes_per_sample"] > 0).all()
+    assert cost.loc[readers, "tuning_passes_per_sample"].nunique() == 1  # one fit, one share per sample
+    assert cost.loc[["base", "dgflow-kl"], "tuning_passes_per_sample"].isna().all()
+    settings = pd.read_csv(workdir / "results/tables/images_settings.csv")
+    assert set(settings["setting"]) <= {"official", "variant"} and len(settings) >= len(fid_columns)
     assert list((workdir / "results/data/cache").glob("images-*/cifar10-train-32px-*.npz"))

@@ -147,6 +147,13 @@ class Counter:
         """Record the cumulative counts at which snapshot ``step``'s samples existed (default: now)."""
         self.by_step[int(step)] = dict(self.counts if counts is None else counts)
 
+    def generated_alone(self, before: dict) -> dict:
+        """No passes but the generator forwards done since ``before``: the cost of the base samples G(z0)
+        when the forward that made them is also a refinement step's (and came after one-off work, e.g. DOT's
+        K estimate, that the base samples never needed)."""
+        return {**dict.fromkeys(EVALUATION_KEYS, 0),
+                "generator_forward": self.counts["generator_forward"] - before["generator_forward"]}
+
     def generated_since(self, before: dict) -> dict:
         """``before`` plus the generator forwards done since: the cost of samples that a step's generator
         forward produced, before that step's discriminator work (which fused helpers do in the same call)."""

@@ -68,8 +68,10 @@ def run_ddls(
 
     nets = Counter(generator, logit_fn)  # every forward and backward below goes through it
     generator, logit_fn = nets.generator, nets.logit
-    snapshots = {0: to_data(z0, generator)}
-    nets.mark(0)
+    snapshots: dict = {}  # step 0, G(z0), comes from the first step's forward (no second G(z0))
+    if steps == 0 and not mala:
+        snapshots[0] = to_data(z0, generator)
+        nets.mark(0)
     z = z0.detach().clone()
     info = {"prior": prior, "mala": mala}
     if mala:
@@ -81,7 +83,10 @@ def run_ddls(
     for k in progress_bar(range(steps), desc="ddls", leave=False, disable=not progress):
         before = nets.snapshot()
         x, d, g = data_logit_and_grad(z, generator, logit_fn)
-        if k > 0 and k in keep:  # this step's forward already computed G(z_k)
+        if k == 0:  # the base samples G(z0): this forward made them
+            snapshots[0] = x
+            nets.mark(0, nets.generated_alone(before))
+        elif k in keep:  # this step's forward already computed G(z_k)
             snapshots[k] = x
             nets.mark(k, nets.generated_since(before))
             boundary.snapshot(k)
@@ -106,7 +111,10 @@ def _run_mala(z, nets, eps, steps, keep, snapshots, rng, progress):
     """Metropolis-adjusted Langevin, normal prior. Caches (G(z), E, grad E) of the current state so each
     step costs one forward and one backward (at the proposal) and snapshots need no extra forward."""
     generator, logit_fn = nets.generator, nets.logit
+    before = nets.snapshot()
     x, energy, grad_e = _energy_state(z, generator, logit_fn)
+    snapshots[0] = x.clone()  # the base samples G(z0): the start state's forward made them
+    nets.mark(0, nets.generated_alone(before))
     check_finite(energy.unsqueeze(1), "ddls", 0, eps)
     accepted_total = 0.0
     for k in progress_bar(range(steps), desc="ddls[mala]", leave=False, disable=not progress):

@@ -61,11 +61,12 @@ def run_dgflow(
         raise ValueError(f"DGflow needs eta > 0 and gamma >= 0, got eta={eta}, gamma={gamma}")
 
     nets = Counter(generator, logit_fn)
-    x0 = to_data(z0, nets.generator)
-    snapshots = {0: x0}
-    nets.mark(0)
+    snapshots: dict = {}
+    if space == "data" or steps == 0:  # latent space: the first step's forward is G(z0) (no second one)
+        snapshots[0] = to_data(z0, nets.generator)
+        nets.mark(0)
     # Data space: the iterate is x itself and G is the identity from here on.
-    y, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
+    y, gen = (snapshots[0].clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
     sigma = noise_std(eta, gamma)
     # data space has no prior box: only latent iterates are constrained
     boundary = BoundaryTracker(y.shape[0], y.device, prior if space == "latent" else "data", params.support)
@@ -73,7 +74,10 @@ def run_dgflow(
     for k in progress_bar(range(steps), desc=f"dgflow[{space}]", leave=False, disable=not progress):
         before = nets.snapshot()
         x, d, grad = data_logit_and_grad(y, gen, nets.logit)
-        if k > 0 and k in keep:  # this step's forward already computed G(y_k)
+        if k == 0 and 0 not in snapshots:  # the base samples G(z0): this forward made them
+            snapshots[0] = x
+            nets.mark(0, nets.generated_alone(before))
+        elif k > 0 and k in keep:  # this step's forward already computed G(y_k)
             snapshots[k] = x
             nets.mark(k, nets.generated_since(before))
             boundary.snapshot(k)

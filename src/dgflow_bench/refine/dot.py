@@ -172,10 +172,11 @@ def run_dot(
 
     nets = Counter(generator, logit_fn)  # every forward and backward below goes through it
     logit_fn = nets.logit
-    x0 = to_data(z0, nets.generator)
-    snapshots = {0: x0}
-    nets.mark(0)
-    y0, gen = (x0.clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
+    snapshots: dict = {}
+    if space == "data" or steps == 0:  # latent space: the first step's forward is G(z0) (no second one)
+        snapshots[0] = to_data(z0, nets.generator)
+        nets.mark(0)
+    y0, gen = (snapshots[0].clone(), None) if space == "data" else (z0.detach().clone(), nets.generator)
     k_eff, estimated = _resolve_k_eff(y0, gen, logit_fn, params, rng, z0=z0, generator=nets.generator,
                                       prior=prior, space=space)
 
@@ -198,7 +199,10 @@ def run_dot(
             (g,) = torch.autograd.grad(obj.sum(), y)
         if k == 0:
             objective_start = float(obj.detach().mean())
-        if k > 0 and k in keep:
+        if k == 0 and 0 not in snapshots:  # the base samples G(z0); the K estimate before it is not theirs
+            snapshots[0] = x.detach().clone()
+            nets.mark(0, nets.generated_alone(before))
+        elif k > 0 and k in keep:
             snapshots[k] = x.detach().clone()
             nets.mark(k, nets.generated_since(before))
         if space == "latent" and prior == "normal":

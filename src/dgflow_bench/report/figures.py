@@ -54,19 +54,38 @@ def scatter_grid(panels: list[dict], real: np.ndarray, path: str | Path, title: 
     _save(fig, path)
 
 
-def metric_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: str | Path, title: str) -> None:
-    """``curves[metric][label]`` = [(step, value), ...]: one panel per metric, one line per run."""
-    metrics = sorted(curves)
+def metric_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: str | Path, title: str,
+                  styles: dict[str, dict] | None = None, xlabel: str = "refinement step") -> None:
+    """``curves[panel][label]`` = [(step, value), ...]: one panel per key (a metric), one line per run, drawn
+    with ``styles[label]`` (report/styles.py: one style per method) in the order of ``styles``; labels it
+    does not name come after, in sorted order, in matplotlib's own style."""
+    styles = styles or {}
+    panels = sorted(curves)
+    cols = min(len(panels), 4)  # wrap: many panels (models of a dataset) would make one very wide row
+    rows = -(-len(panels) // cols)
     # constrained layout keeps the title, the panel titles and the shared legend below from overlapping
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False,
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows + 0.4), squeeze=False,
                              layout="constrained")
-    for ax, metric in zip(axes.flat, metrics):
-        for label, points in sorted(curves[metric].items()):
-            steps, values = zip(*points)
-            ax.plot(steps, values, marker="o", ms=3, label=label)
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("refinement step")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=7, frameon=False)
+    for ax, panel in zip(axes.flat, panels):
+        ranked = [lab for lab in styles if lab in curves[panel]] + sorted(set(curves[panel]) - set(styles))
+        for label in ranked:
+            steps, values = zip(*curves[panel][label])
+            ax.plot(steps, values, label=label, **styles.get(label, {"marker": "o", "ms": 3}))
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel(xlabel)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    shared_legend(fig, axes)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def shared_legend(fig, axes) -> None:
+    """One legend below the panels holding every line of any panel once (a run may lack a panel's metric)."""
+    entries: dict = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(4, len(entries)),
+                   fontsize=7, frameon=False)

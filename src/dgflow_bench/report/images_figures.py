@@ -1,5 +1,6 @@
 """Image figures: per (dataset, model, source) a grid of base and refined samples from the same first latents
-(one row per method, base first), and per dataset FID against refinement step (one line per method and model).
+(one row per method, base first), and per dataset FID against refinement step (a panel per FID name and model,
+a line per method in its own style).
 Samples are read from the refine stage's snapshot files (dgflow_bench.snapshots)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..snapshots import open_snapshots  # noqa: E402
 from .figures import _save, metric_curves  # noqa: E402
 from .images_tables import MethodColumn  # noqa: E402
 from .published import parse_metric_name  # noqa: E402
+from .styles import method_styles  # noqa: E402
 
 GRID_LATENTS = 8  # samples per row: enough to see a trend, small enough to see each image
 _FLOAT_SLACK = 1e-3  # float images may overshoot [0, 255] by rounding noise only
@@ -85,17 +87,22 @@ def sample_grid(rows: list[tuple[str, np.ndarray]], path: str | Path, title: str
     _save(fig, path)
 
 
-def fid_curves(results: list[dict], columns: list[MethodColumn], path: str | Path, title: str) -> None:
-    """One panel per FID name (it carries the protocol), one line per (method, model, source)."""
+def fid_curves(results: list[dict], columns: list[MethodColumn], path: str | Path, title: str,
+               order: list[str] | None = None) -> None:
+    """One panel per FID name (it carries the protocol) and model [source], one line per method, in the
+    method's own style (report/styles.py; ``order``: the run's method order, default the columns')."""
     labels = {c.method: c.label for c in columns}
+    styles = method_styles(order or [c.method for c in columns], [r["method"] for r in results])
     curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    line_styles: dict[str, dict] = {labels[m]: s.kwargs() for m, s in styles.items() if m in labels}
     for result in results:
         for record in result["per_step"]:
             for name, value in record.items():
                 parsed = parse_metric_name(name)
                 if parsed is not None and parsed.kind == "fid" and not parsed.engine and value is not None:
-                    label = f"{labels[result['method']]} / {result['model']} [{result['source']}]"
-                    curves.setdefault(name, {}).setdefault(label, []).append((int(record["step"]), float(value)))
+                    panel = f"{name}\n{result['model']} [{result['source']}]"
+                    curves.setdefault(panel, {}).setdefault(labels[result["method"]], []).append(
+                        (int(record["step"]), float(value)))
     if not curves:
         raise ValueError(f"{title}: no FID values to plot")
-    metric_curves(curves, path, title)
+    metric_curves(curves, path, title, styles=line_styles)

@@ -5,6 +5,7 @@ carries the protocol), columns = the config's methods under the paper's column n
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class MethodTable:
     metric_names: list[str]
     notes: list[str]  # published values that were not placed, and why
     sources: list[str]  # "[n] citation: where"
-    marks: list[str] = field(default_factory=list)  # † diverged and ‡ variant cells, and why
+    marks: list[str] = field(default_factory=list)  # † diverged cells, and why
     has_settings: bool = False  # the cells carry official / variant
 
 
@@ -100,7 +101,6 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
     diverged: set[tuple] = set()  # (dataset, model, source, column label): shown with a dagger
     diverged_notes = []
     settings: dict[tuple, str] = {}  # (dataset, model, source, column label) -> official | variant
-    variant_notes = []
     for result in results:
         if result["method"] not in by_method:
             raise ValueError(f"metric file of method {result['method']!r}, which the report params do not list "
@@ -113,9 +113,6 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         if setting is not None:
             cell = (result["dataset"], result["model"], result["source"], by_method[result["method"]].label)
             settings[cell] = setting["setting"]
-            if setting["setting"] == "variant":
-                variant_notes.append(f"‡ {' / '.join(cell[:3])} / {result['method']}: "
-                                     f"{'; '.join(setting['differs'])}")
         spread = final_spread(result)
         for name, value in final_metrics(result).items():
             parsed = parse_metric_name(name)
@@ -168,7 +165,7 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         if pub.metric == kind and pub.key not in placed:
             notes.append(f"{pub.dataset} / {pub.model} / {pub.column}: published {pub.value:g} {marker(pub)} "
                          f"({pub.metric_name}) has no run of ours in this table")
-    marks = sorted(set(diverged_notes)) + sorted(set(variant_notes))
+    marks = sorted(set(diverged_notes))
     headers = ROW_KEYS + [h for c in columns for h in (c.label, f"{c.label} paper")]
     setting_columns = [f"{c.label} setting" for c in columns] if settings else []
     sources = [f"[{n}] {citation}: {where}" + "".join(f" ({note})" for note in source_notes[(citation, where)])
@@ -183,7 +180,9 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
                        has_settings=bool(settings))
 
 
-def caption_for(table: MethodTable, title: str, columns: list[MethodColumn], extractor: str) -> str:
+def caption_for(table: MethodTable, title: str, columns: list[MethodColumn], extractor: str,
+                settings_file: str | None = None) -> str:
+    """The table's caption; ``settings_file``: where the official / variant account is (SETTINGS_TABLE)."""
     protocols = "; ".join(p.describe() for p in map(parse_metric_name, table.metric_names))
     mapping = ", ".join(f"{c.method} -> {c.label}" for c in columns)
     parts = [
@@ -195,10 +194,9 @@ def caption_for(table: MethodTable, title: str, columns: list[MethodColumn], ext
         "NONREF-WEIGHTS never get one. Empty cells: not run here, or no known published value.",
     ]
     if table.has_settings:
-        parts.append("Setting: an unmarked cell reproduces the authors' settings for its row (the official "
-                     "configs, settings/official.yaml: clear-nus/DGflow configs/*.yml, DOT's execute_dot.py); a "
-                     "cell marked ‡ is a variant, and the list below says which fields differ (ours vs theirs). "
-                     "The CSV has a '<column> setting' column per method.")
+        parts.append(f"Setting: an unmarked cell reproduces the authors' settings for its row (settings/"
+                     f"official.yaml); ‡ marks a variant. Which fields differ, ours vs theirs, with the source of "
+                     f"theirs: {settings_file or SETTINGS_TABLE}. The CSV has a '<column> setting' column per method.")
     if table.marks:
         parts.append("Marked cells: " + " | ".join(table.marks) + ".")
     if table.notes:
@@ -218,3 +216,58 @@ def write_method_table(table: MethodTable, stem: str | Path, caption: str) -> No
     latex = tabulate(table.shown, headers="keys", tablefmt="latex_booktabs", showindex=False, disable_numparse=True)
     write_text(stem.with_suffix(".tex"), "\\begin{table}\n\\centering\n\\caption{" + tex_caption +
                "}\n" + latex + "\n\\end{table}\n")
+
+
+# ---------------------------------------------------------------- the official / variant account
+
+SETTINGS_TABLE = "results/tables/images_settings.md"
+SETTINGS_COLUMNS = ["cell", "setting", "official config", "field", "ours", "theirs", "source"]
+_DIFFERENCE = re.compile(r"^(?P<field>[^:]+): (?P<ours>.*) vs (?P<theirs>.*)$")
+
+
+def _difference(item) -> dict:
+    """One entry of a cell's ``differs`` (settings/official.compare) as {field, ours, theirs[, source]}: a dict
+    as is, a 'field: ours vs theirs' line split, any other line (e.g. 'no official config for ...') as its
+    field alone."""
+    if isinstance(item, dict):
+        return {k: item.get(k, "") for k in ("field", "ours", "theirs", "source") if k in item}
+    found = _DIFFERENCE.match(str(item))
+    return found.groupdict() if found else {"field": str(item), "ours": "", "theirs": ""}
+
+
+def settings_rows(results: list[dict], columns: list[MethodColumn]) -> pd.DataFrame:
+    """One row per (cell, differing field), one row for an official cell: the account the image tables'
+    captions point to (SETTINGS_TABLE). The source is the entry's own where compare names one, else the
+    settings/official.yaml entry the cell was compared with (each entry cites the authors' file)."""
+    labels = {c.method: c.label for c in columns}
+    order = {c.method: i for i, c in enumerate(columns)}
+    rows = []
+    for result in sorted(results, key=lambda r: (r["dataset"], r["model"], r["source"],
+                                                  order.get(r["method"], len(order)))):
+        setting = result.get("setting")
+        if setting is None:
+            continue
+        cell = " / ".join([result["dataset"], result["model"], result["source"],
+                           labels.get(result["method"], result["method"])])
+        official = setting.get("official") or ""
+        fallback = f"settings/official.yaml: {official}" if official else "settings/official.yaml"
+        base = {"cell": cell, "setting": setting["setting"], "official config": official}
+        differs = [_difference(item) for item in setting.get("differs") or []]
+        sources = setting.get("sources") or {}
+        for item in differs or [{"field": "", "ours": "", "theirs": ""}]:
+            source = item.get("source") or sources.get(item["field"]) or (fallback if item["field"] else "")
+            rows.append({**base, "field": item["field"], "ours": item["ours"], "theirs": item["theirs"],
+                         "source": source})
+    return pd.DataFrame(rows, columns=SETTINGS_COLUMNS)
+
+
+def write_settings_table(frame: pd.DataFrame, stem: str | Path) -> None:
+    """``stem``.csv and .md: every cell's setting and, for a variant, each field that differs."""
+    stem = Path(stem)
+    write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
+    caption = ("Images: the authors' settings, cell by cell. setting: official where the cell reproduces the "
+               "authors' settings for its row, else variant, with one line per field that differs: ours vs "
+               "theirs, and where theirs is recorded (settings/official.yaml cites the authors' file for each "
+               "entry). Cells are dataset / model / source / column of the FID and IS tables.")
+    md = tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+    write_text(stem.with_suffix(".md"), f"{caption}\n\n{md}\n")

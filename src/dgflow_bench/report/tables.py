@@ -9,6 +9,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..io import read_json, write_text
+from .cost import one_off_columns
 
 ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "setting", "step", "seeds", "status"]
 
@@ -19,7 +20,8 @@ def final_rows(metric_files: list[str], results: list[dict] | None = None) -> pd
     if results is None:
         results = [read_json(path) for path in metric_files]
     rows = []
-    for path, result in zip(metric_files, results, strict=True):
+    one_off = one_off_columns(results)
+    for path, result, amortised in zip(metric_files, results, one_off, strict=True):
         final = [r for r in result["per_step"] if r["step"] == result["final_step"]]
         if len(final) != 1:
             raise ValueError(f"{path}: no metrics at the configured final step {result['final_step']}")
@@ -35,11 +37,14 @@ def final_rows(metric_files: list[str], results: list[dict] | None = None) -> pd
         if result.get("sampling"):  # rejection methods: what each output sample cost
             rows[-1].update(result["sampling"])
         rows[-1].update(cost_columns(result.get("cost") or {}))
+        rows[-1].update(amortised)
     return pd.DataFrame(rows)
 
 
 STD_SUFFIX = "_std"
-COST_COLUMNS = ["evals_per_sample"]
+ONE_OFF_COLUMNS = ["tuning_passes_per_sample", "calibration_passes_per_sample"]
+OUTCOME_COLUMNS = ["filled_without_acceptance", "chains_never_moved"]  # stages/evaluate.OUTCOME_COUNTS
+COST_COLUMNS = ["evals_per_sample", *ONE_OFF_COLUMNS]
 
 
 def cost_columns(cost: dict) -> dict:
@@ -129,8 +134,19 @@ def seeds_phrase(frame: pd.DataFrame) -> str:
     """The caption's account of refinement seeds and cost columns."""
     seeds = sorted(set(int(n) for n in frame["seeds"])) if "seeds" in frame else [1]
     counted = ("evals_per_sample: network passes per output sample (generator and discriminator, forward and "
-               "backward; counted); measured wall-clock and CPU seconds per sample are in each run's metrics "
-               "JSON (cost).")
+               "backward; counted)")
+    if "tuning_passes_per_sample" in frame:
+        counted += ("; tuning_passes_per_sample: the passes of fitting the fine-tuned estimator the row reads "
+                    "(training and validation of the -ft / corrector d), divided by the samples output by all "
+                    "rows (methods x refinement seeds) that read that estimator")
+    if "calibration_passes_per_sample" in frame:
+        counted += ("; calibration_passes_per_sample: the passes of the row's own calibration fit on real "
+                    "samples (DRS, MH-GAN), divided by the samples the row outputs")
+    if "filled_without_acceptance" in frame or "chains_never_moved" in frame:
+        counted += ("; filled_without_acceptance (DRS): places filled with the most likely rejected proposals "
+                    "when the proposal budget ran out; chains_never_moved (MH-GAN): chains that never accepted a "
+                    "proposal and return their start; both per refinement seed of n samples (mean)")
+    counted += (". Measured wall-clock and CPU seconds per sample are in each run's metrics JSON (cost).")
     if seeds == [1]:
         return " One refinement seed per row. " + counted
     n = "/".join(map(str, seeds))

@@ -11,6 +11,7 @@ from ..metrics.toy2d import metric_directions
 from ..snapshots import open_snapshots
 from .figures import metric_curves, scatter_grid
 from .cost import write_cost_figures
+from .styles import run_styles
 from .tables import COST_COLUMNS, ID_COLUMNS, STATUS_NOTE, STD_SUFFIX, final_rows, samples_phrase, seeds_phrase, write_tables
 
 
@@ -58,5 +59,6 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
                 points = [(r["step"], r[metric]) for r in result["per_step"] if r.get(metric) is not None]
                 if points:
                     curves.setdefault(metric, {})[_run_label(result)] = points
-        metric_curves(curves, Path(curve_file), f"{dataset}: metrics vs step")
+        metric_curves(curves, Path(curve_file), f"{dataset}: metrics vs step",
+                      styles=run_styles(mine, params["method_order"], _run_label))
     write_cost_figures(results, cost_files, lambda _: metrics, params["method_order"])

@@ -37,7 +37,8 @@ def run(samples_file: str, data_file: str, params: dict, out: str, progress: boo
     write_json(out, {**labels, "suite": suite, "final_step": final_step, **seed_summary(per_seed),
                      "samples_file": samples_file, "data_file": data_file, "diverged": record.get("diverged"),
                      "sampling": sampling_summary([r["info"] for r in seed_records], n_samples),
-                     "cost": cost_summary(seed_records, n_samples, record.get("device"))})
+                     "cost": {**cost_summary(seed_records, n_samples, record.get("device")),
+                              **one_off_costs(record, n_samples * len(seed_records))}})
     write_resolved_config(out, "evaluate", params, samples_file=samples_file, data_file=data_file)
 
 
@@ -78,14 +79,32 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+# a rejection method's places that never passed its test, summed over batches, mean over refinement seeds:
+# DRS's places filled with the best rejected proposals when the budget ran out, MH-GAN's chains that never
+# accepted a proposal
+OUTCOME_COUNTS = ("filled_without_acceptance", "chains_never_moved")
+
+
+def _final(value):
+    """A count as the method reports it: a number, or {step: number} per kept budget (the last one's)."""
+    if isinstance(value, dict):
+        return value[max(value, key=int)] if value else 0
+    return value
+
+
 def sampling_summary(infos: list[dict], n_samples: int) -> dict | None:
     """Proposals per output sample and acceptance rate of a rejection method (DRS, MH-GAN), summed over the
-    refine stage's batches and refinement seeds (one info per seed); None for other methods."""
+    refine stage's batches and refinement seeds (one info per seed), and its OUTCOME_COUNTS; None for other
+    methods."""
     if not infos or "proposals" not in infos[0]:
         return None
     proposals = sum(sum(_as_list(i["proposals"])) for i in infos)
     accepted = sum(r * p for i in infos for r, p in zip(_as_list(i["acceptance_rate"]), _as_list(i["proposals"])))
-    return {"proposals_per_sample": proposals / (n_samples * len(infos)), "acceptance_rate": accepted / proposals}
+    out = {"proposals_per_sample": proposals / (n_samples * len(infos)), "acceptance_rate": accepted / proposals}
+    for key in OUTCOME_COUNTS:
+        if all(key in i for i in infos):
+            out[key] = sum(sum(_final(v) for v in _as_list(i[key])) for i in infos) / len(infos)
+    return out
 
 
 def cost_summary(seed_records: list[dict], n_samples: int, device: str | None) -> dict:
@@ -109,6 +128,28 @@ def cost_summary(seed_records: list[dict], n_samples: int, device: str | None) -
     for key in ("wall_s", "cpu_s"):
         if all(key in r for r in seed_records):
             out[f"{key}_per_sample"] = sum(r[key] for r in seed_records) / (n_samples * len(seed_records))
+    return out
+
+
+def one_off_costs(record: dict, outputs: int) -> dict:
+    """The run's one-off network passes, beside the per-sample ones: ``outputs`` (the samples it outputs, over
+    its refinement seeds); ``calibration`` (a rejection method's fit on real samples, refine info
+    ``calibration_evaluations``: one fit per run, shared by its seeds and batches); ``tuning`` (the fit of
+    the fine-tuned estimator the run reads, ``--disc``: the finetune record's ``network_evaluations``, keyed
+    by that file, which the report shares out over every run that reads it). Each with its ``total``."""
+    out: dict = {"outputs": outputs}
+    info = record.get("info") or {}
+    calibration = record.get("calibration_evaluations") or info.get("calibration_evaluations")
+    if isinstance(calibration, list):  # per batch: the same fit
+        calibration = calibration[0]
+    if calibration:
+        out["calibration"] = {"network_evaluations": calibration, "total": sum(calibration.values())}
+    disc = record.get("disc_file")
+    fit = config_path_for(disc) if disc else None
+    if fit is not None and fit.exists():
+        counted = read_json(fit).get("network_evaluations")
+        if counted:  # a record written before the fits were counted has none: no column for it
+            out["tuning"] = {"estimator": disc, "network_evaluations": counted, "total": sum(counted.values())}
     return out
 
 

@@ -7,7 +7,9 @@ d(x) ~ log mu(x) / rho_model(x), with the estimator its config picks (params['de
 
 Either way the output is a model file whose 'critic' loads through models.store.load_model_file, and beside
 it ``<name>.validation.json``: the held-out logistic loss and accuracy at every evaluated step and the step
-whose weights were kept (the lowest held-out loss; training/density_ratio.py)."""
+whose weights were kept (the lowest held-out loss; training/density_ratio.py). The job's record (the
+``.config.json`` beside the model file) holds ``network_evaluations``: the samples through each network pass
+of the whole fit, validation included (density_ratio.PassTally), by refine/common.Counter's key names."""
 
 from __future__ import annotations
 
@@ -73,8 +75,10 @@ def run(dataset: str, model_file: str, data: str, params: dict, out: str, device
     write_json(sidecar_path(out, ".validation.json"), {**stats["validation"], "heldout_real_rows": len(real_heldout[0])})
     _log(f"kept step {stats['final']['step']} (lowest held-out logistic loss "
          f"{stats['final'].get('heldout_logistic_loss', float('nan')):.4f}); wrote {out}")
+    # the fit's counted passes (training/density_ratio.PassTally, refine/common.Counter's key names): the
+    # evaluate stage charges them, amortised, to the refined samples of every run using this estimator
     write_resolved_config(out, "finetune", params, model_file=model_file, base_model_file=base_model_file,
-                          data=data, result=stats["final"])
+                          data=data, result=stats["final"], network_evaluations=stats["network_evaluations"])
     drop_resume_state(state)
 
 

@@ -192,6 +192,8 @@ def _outputs(runs: list[tuple[str, str, str]]) -> dict[str, list[str]]:
     """The names report/images.py writes (its figure_paths): grids per sorted run, curves per dataset."""
     tables = {f"{kind}_{ext}": [f"results/tables/images_{kind}.{ext}"] for kind in ("fid", "is", "cost")
               for ext in ("csv", "md", "tex")}
+    # every cell's official / variant account (report/images_tables.SETTINGS_TABLE), linked from the captions
+    tables.update({f"settings_{ext}": [f"results/tables/images_settings.{ext}"] for ext in ("csv", "md")})
     return {**tables, "grids": [f"results/figures/images_{d}_{m}_{s}_samples.png" for d, m, s in sorted(runs)],
             "curves": [f"results/figures/images_{d}_fid_steps.png" for d in sorted({d for d, _, _ in runs})],
             "cost": cost_figure_paths(NAME, runs)}

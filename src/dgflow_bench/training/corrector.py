@@ -80,7 +80,8 @@ def train_corrector(
     Deterministic given ``rng``: batches come from real_batch / latent_batch with it, and torch's global
     RNG (used by dropout inside the networks) is forked and seeded from it, so the caller's global state
     is left as it was. Returns {'history': [...every eval_every steps...], 'final': the kept step's entry,
-    'validation': density_ratio.validation_summary}.
+    'validation': density_ratio.validation_summary, 'network_evaluations': the samples through each network
+    pass (density_ratio.PassTally; a resumed run counts the steps before its resume too)}.
 
     checkpoint_path: a full-state checkpoint (d_lambda, Adam, step, every RNG; training/checkpoint.py) is
     written every ``checkpoint_every`` steps and at the end; a run finding one with the same ``fingerprint``
@@ -109,6 +110,7 @@ def train_corrector(
             start = state["step"] if state else 0
             if state:
                 selection.resume(state["history"])
+                selection.passes.train_steps(batch_size, batch_size, steps=start)  # the steps before the resume
                 if log is not None:
                     log(f"resumed from step {start} of {steps} ({checkpoint_path})")
             else:
@@ -127,6 +129,7 @@ def train_corrector(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                selection.passes.train_steps(real.shape[0], fake.shape[0])
                 if step % eval_every == 0 or step == steps:
                     acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
                     # size of the correction: how far the trained d has moved from d_phi

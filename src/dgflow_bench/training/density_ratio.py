@@ -58,6 +58,31 @@ def make_heldout(real_split: tuple, generator: Callable, latent_batch: Callable,
     return HeldOut(real=real, latents=latents, generator=generator, to_input=to_input)
 
 
+# the names of refine/common.Counter's counts (refine/params.EVALUATION_KEYS), restated: training sits below
+# refine in the layers, and the evaluate stage reads these counts by those names
+PASS_KEYS = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
+
+
+class PassTally:
+    """Samples (rows) through each pass of each network during a density-ratio fit, the one-off cost the
+    report amortises over the refined samples. A training step: a generator forward of the fake batch, a
+    discriminator forward and backward (to its parameters) of the real and the fake batch; a held-out scoring:
+    a generator forward of its latents and a discriminator forward of both sets. The discriminator is
+    whatever the loss is taken on (for a corrector, d_phi + d_lambda: the backward reaches d_lambda only)."""
+
+    def __init__(self):
+        self.counts = dict.fromkeys(PASS_KEYS, 0)
+
+    def train_steps(self, real_rows: int, fake_rows: int, steps: int = 1) -> None:
+        self.counts["generator_forward"] += steps * fake_rows
+        self.counts["discriminator_forward"] += steps * (real_rows + fake_rows)
+        self.counts["discriminator_backward"] += steps * (real_rows + fake_rows)
+
+    def scored(self, heldout: "HeldOut", times: int = 1) -> None:
+        self.counts["generator_forward"] += times * len(heldout.latents)
+        self.counts["discriminator_forward"] += times * (len(heldout.real) + len(heldout.latents))
+
+
 class BestWeights:
     """The weights of the evaluated step with the lowest held-out loss. ``module`` holds them (a copy of
     the trained network, so it can sit in a full-state checkpoint beside it)."""
@@ -84,6 +109,7 @@ class HeldOutSelection:
         self.trained, self.heldout, self.log = trained, heldout, log
         self.best = BestWeights(trained)
         self.history: list[dict] = []
+        self.passes = PassTally()  # the training loop adds its steps, evaluate() its held-out scorings
 
     def evaluate(self, step: int, train: dict, logit: torch.nn.Module) -> None:
         """Record step ``step``; ``logit`` is scored in eval mode (no spectral-norm power iteration or
@@ -93,6 +119,7 @@ class HeldOutSelection:
         if self.heldout is not None:
             logit.eval()
             entry.update(self.heldout.score(logit))
+            self.passes.scored(self.heldout)
             logit.train()
             self.best.offer(self.trained, step, entry["heldout_logistic_loss"])
         elif not train:
@@ -102,23 +129,30 @@ class HeldOutSelection:
             self.log(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
 
     def resume(self, history: list[dict]) -> None:
-        """After a resume: ``best.module`` came back with the checkpoint, its step and loss from ``history``."""
+        """After a resume: ``best.module`` came back with the checkpoint, its step and loss from ``history``
+        (whose scored entries are the held-out scorings done before it: counted again here)."""
         self.history = history
+        if self.heldout is not None:
+            self.passes.scored(self.heldout, sum("heldout_logistic_loss" in h for h in history))
         scored = [h for h in history if "heldout_logistic_loss" in h]
         if scored:
             kept = min(scored, key=lambda h: h["heldout_logistic_loss"])
             self.best.restore(kept["step"], kept["heldout_logistic_loss"])
 
     def finish(self) -> dict:
-        """Load the kept weights into ``trained``; the fine-tune's result dict."""
+        """Load the kept weights into ``trained``; the fine-tune's result dict, with its counted passes
+        (``network_evaluations``, PassTally)."""
+        counted = {"network_evaluations": dict(self.passes.counts)}
         if self.heldout is None:
-            return {"history": self.history, "final": self.history[-1] if self.history else {}, "validation": None}
+            return {"history": self.history, "final": self.history[-1] if self.history else {}, "validation": None,
+                    **counted}
         self.trained.load_state_dict(self.best.module.state_dict())
         kept = next((h for h in self.history if h["step"] == self.best.step), {})
         kept = {k: v for k, v in kept.items() if k.startswith("heldout_")}
         summary = {"history": self.history, "kept_step": self.best.step, "kept": kept,
                    "rule": "lowest held-out logistic loss"}
-        return {"history": self.history, "final": {"step": self.best.step, **kept}, "validation": summary}
+        return {"history": self.history, "final": {"step": self.best.step, **kept}, "validation": summary,
+                **counted}
 
 
 def finetune_logistic(
@@ -153,6 +187,7 @@ def finetune_logistic(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        selection.passes.train_steps(real.shape[0], fake.shape[0])
         if step % eval_every == 0 or step == steps:
             acc = 0.5 * ((d_real > 0).float().mean() + (d_fake < 0).float().mean())
             selection.evaluate(step, {"logistic_loss": loss.item(), "accuracy": acc.item()}, discriminator)
