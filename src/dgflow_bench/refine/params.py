@@ -290,8 +290,7 @@ def _fit_calibration(params, real, generator, logit_fn, rng, prior: str, latent_
     return dataclasses.replace(params, fitted=fitted)
 
 
-def _fitted():
-    """The fit ``prepare`` stores (refine/calibration.CalibrationFit): run-time state, no config key, no equality."""
+def _fitted():  # the fit prepare() stores (calibration.CalibrationFit): run-time state, no config key, no equality
     return dataclasses.field(default=None, compare=False, repr=False)
 
 
@@ -335,7 +334,7 @@ class DRSParams(MethodParams):
     fitted: Any = _fitted()
 
     @property
-    def steps(self) -> int:  # type: ignore[override]  # the final snapshot's key: the full budget
+    def steps(self) -> int:  # type: ignore[override]  # the final snapshot's key
         return int(self.max_proposals_per_sample)
 
     @property
