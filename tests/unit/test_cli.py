@@ -188,7 +188,7 @@ def test_progress_lines_off_a_terminal(capsys):
 
 
 def test_rejection_methods_record_what_each_sample_cost(tmp_path, model_file, data_file):
-    """DRS and MH-GAN through the refine and evaluate stages: MH-GAN fits its calibration on real samples of the
+    """DRS and MH-GAN through the refine and evaluate stages: each fits its calibration on real samples of the
     data file (and says so when it has none); both write proposals per sample and the acceptance rate."""
     mhgan = {"kind": "mh-gan", "discriminator": "raw", "k": 20, "calibration_size": 100}
     proc = refine(model_file, tmp_path / "m.npz", mhgan)
@@ -196,10 +196,11 @@ def test_rejection_methods_record_what_each_sample_cost(tmp_path, model_file, da
     proc = refine(model_file, tmp_path / "m.npz", mhgan, "--data", str(data_file))
     assert proc.returncode == 0, proc.stderr
     info = json.loads((tmp_path / "m.config.json").read_text())["info"]
-    assert len(info["platt"]) == 2 and all(isinstance(v, float) for v in info["platt"])
+    assert info["calibration"]["kind"] == "isotonic" and info["calibration"]["breakpoints"] >= 2
+    assert info["calibration_evaluations"]["discriminator_forward"] == 2 * 100  # real rows and as many generated
     assert info["proposals"] == 20 * 64
-    drs = {"kind": "drs", "discriminator": "raw", "burn_in": 200}
-    assert refine(model_file, tmp_path / "d.npz", drs).returncode == 0
+    drs = {"kind": "drs", "discriminator": "raw", "burn_in": 200, "calibration_size": 100}
+    assert refine(model_file, tmp_path / "d.npz", drs, "--data", str(data_file)).returncode == 0
     for name, per_sample in (("m", 20), ("d", None)):
         params = json.dumps({"labels": {"dataset": "25gaussians", "model": "wgan-gp", "source": "trained",
                                         "method": name}, "metrics": {"kde_bandwidth": 0.05, "mode_min_share": 0.1}})

@@ -140,12 +140,14 @@ def test_base_counts():
 def test_drs_counts_with_burn_in_and_everything_accepted():
     burn_in = 5  # one chunk (chunks are n = 8 long)
     constant = lambda x: torch.zeros(x.shape[0])  # noqa: E731  (d = d_M: p = 1 - O(eps), all accepted)
-    res = run(DRSParams(burn_in=burn_in, max_proposals_per_sample=3), logit=constant)
+    params = DRSParams(calibration="none", gamma_percentile=None, burn_in=burn_in, max_proposals_per_sample=3,
+                       snapshot_at=())
+    res = run(params, logit=constant)
     assert res.info["accepted"] == N and res.info["proposals"] == N
-    # the burn-in runs first; step 0 is the first proposal batch G(z0); the totals add its d forward
+    # step 0 is G(z0), charged its forward only; the burn-in (after it) goes to the first refined snapshot
     assert res.info["evaluations_by_step"] == {
-        0: counts(gf=burn_in + N, df=burn_in),
-        1: counts(gf=burn_in + N, df=burn_in + N),
+        0: counts(gf=N),
+        3: counts(gf=burn_in + N, df=burn_in + N),
     }
     check_contract(res)
 
@@ -153,25 +155,28 @@ def test_drs_counts_with_burn_in_and_everything_accepted():
 def test_drs_counts_when_the_budget_is_spent():
     budget = 3
     hopeless = lambda x: -40.0 + x[:, 0]  # noqa: E731  (p ~ 1e-17 against the fixed d_M = 0)
-    res = run(DRSParams(max_logit=0.0, max_proposals_per_sample=budget), logit=hopeless)
+    res = run(DRSParams(calibration="none", gamma_percentile=None, max_logit=0.0, max_proposals_per_sample=budget,
+                        snapshot_at=(1,)), logit=hopeless)
     assert res.info["filled_without_acceptance"] == N
     assert res.info["evaluations_by_step"] == {
         0: counts(gf=N),
-        1: counts(gf=N * budget, df=N * budget),
+        1: counts(gf=N, df=N),
+        budget: counts(gf=N * budget, df=N * budget),
     }
     check_contract(res)
 
 
 def test_mhgan_counts():
     k = 3
-    res = run(MHGANParams(calibration="none", k=k))
+    res = run(MHGANParams(calibration="none", start="base", k=k, snapshot_at=(1,)))
     # the chains' starts G(z0) (step 0), their logits, then k proposals per chain, each G and d forward
     assert res.info["evaluations_by_step"] == {
         0: counts(gf=N),
-        1: counts(gf=N * (1 + k), df=N * (1 + k)),
+        1: counts(gf=N * 2, df=N * 2),
+        k: counts(gf=N * (1 + k), df=N * (1 + k)),
     }
     check_contract(res)
-    data = run(MHGANParams(calibration="none", k=k), latent=False)
+    data = run(MHGANParams(calibration="none", start="base", k=k), latent=False)
     assert data.info["network_evaluations"] == counts(df=N * (1 + k))
 
 

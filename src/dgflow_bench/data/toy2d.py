@@ -4,8 +4,8 @@ Pure numpy and deterministic given the random generator that is passed in.
 
 * 25Gaussians: modes at (2i, 2j), i, j in {-2, ..., 2}, per-coordinate noise std 0.05, the whole point
   divided by 2.828 afterwards (so the std of the scaled data is 0.05 / 2.828 = ``STD_25G``).
-* Swissroll: the formula of scikit-learn's ``make_swiss_roll(noise=0.25)`` reproduced here (scikit-learn
-  is not a dependency), keeping columns (x, z) and dividing by 7.5.
+* Swissroll: the formula of scikit-learn's ``make_swiss_roll(noise=0.25)`` reproduced here (not called:
+  the data do not depend on a scikit-learn version), keeping columns (x, z) and dividing by 7.5.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from ..registry import METHODS
 # The passes every method counts (refine/common.Counter) and the evaluate stage sums per sample; here, beside
 # the other declarations, because the evaluate stage must not import torch (start-up of every job).
 EVALUATION_KEYS = ("generator_forward", "generator_backward", "discriminator_forward", "discriminator_backward")
+# How DRS and MH-GAN map a logit to P(real | d) (refine/calibration.py); here, torch-free, for the schema
+CALIBRATIONS = ("none", "platt", "isotonic")
 
 DISCRIMINATOR = {
     "enum": ["model", "raw", "finetuned"],
@@ -65,6 +67,12 @@ def resolve_discriminator(method_spec: dict, model_spec: dict) -> Optional[str]:
     return kind
 
 
+def knobs(cls) -> list:
+    """The config keys of a parameter class: its dataclass fields made by ``knob`` (a field without a schema,
+    e.g. a fit that ``prepare`` stores, is run-time state, not configuration)."""
+    return [f for f in dataclasses.fields(cls) if "schema" in f.metadata]
+
+
 def knob(default: Any, description: str = "", **schema: Any):
     """A dataclass field with its default and the JSON schema of its config key."""
     if description:
@@ -96,7 +104,7 @@ class MethodParams:
     @classmethod
     def from_config(cls, spec: dict) -> "MethodParams":
         """From a validated (default-filled) ``methods.<name>`` block; keys the class lacks are refused."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in knobs(cls)}
         unknown = sorted(set(spec) - names - {"kind"})
         if unknown:
             raise ValueError(f"method kind {cls.kind!r} has no parameters {unknown}; it has {sorted(names)}")
@@ -106,7 +114,7 @@ class MethodParams:
     @classmethod
     def schema(cls) -> dict:
         properties = {"kind": {"const": cls.kind}}
-        for f in dataclasses.fields(cls):
+        for f in knobs(cls):
             block = dict(f.metadata.get("schema", {}))
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             block["default"] = list(default) if isinstance(default, tuple) else default
@@ -115,7 +123,7 @@ class MethodParams:
 
     def as_dict(self) -> dict:
         """The config block this object is built from (tuples as JSON lists)."""
-        values = dataclasses.asdict(self)
+        values = {f.name: getattr(self, f.name) for f in knobs(self)}
         return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
     def bn_mode(self, shared: str) -> str:
@@ -268,16 +276,59 @@ class DDLSParams(MethodParams):
         return run_ddls(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
 
 
+# ---- the rejection baselines: their shared knobs, with the reference's defaults (uber-research/
+# metropolis-hastings-gans at 41857c9, mhgan/: demo_mhgan.py, mh.py, classification.py)
+
+CALIBRATION = {
+    "enum": list(CALIBRATIONS),
+    "description": "how the logit d becomes P(real | d), fitted once per run on held-out real rows against as many "
+                   "generator samples (refine/calibration.py): isotonic (the reference's default, "
+                   "classification.py:131, which calibrates the scores of both DRS and MH-GAN, demo_mhgan.py:169-177), "
+                   "platt (sigmoid(a d + b)) or none (d as is)",
+}
+CALIBRATION_SIZE = {"description": "held-out real samples (and as many generated) for the calibration fit (and MH-GAN's "
+                                   "real chain starts)", "type": "integer", "minimum": 2}
+PLATT = {"description": "calibration platt: (a, b) fixed by hand instead of the fit (null: fit)",
+         "type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+SNAPSHOT_AT = {"description": "intermediate budgets kept as snapshots besides 0 and the final one (a value at or past "
+                              "the final budget is that final snapshot, so it is dropped): a quality-against-compute "
+                              "curve from one run, each snapshot charged its own counted passes",
+               "type": "array", "items": {"type": "integer", "minimum": 1}}
+
+
+def _calibration_real_samples(params) -> int:
+    """Held-out real rows the calibration (and a real chain start) needs, once per run; 0 once fitted."""
+    if params.fitted is not None:
+        return 0
+    fits = params.calibration == "isotonic" or (params.calibration == "platt" and params.platt is None)
+    return params.calibration_size if fits or getattr(params, "start", None) == "real" else 0
+
+
+def _fit_calibration(params, real, generator, logit_fn, rng, prior: str, latent_dim: int):
+    if not params.real_samples:
+        return params
+    from .calibration import fit_on
+
+    fitted = fit_on(real[: params.calibration_size], generator, logit_fn, rng, kind=params.calibration,
+                    prior=prior, latent_dim=latent_dim, platt=params.platt)
+    return dataclasses.replace(params, fitted=fitted)
+
+
+def _fitted():  # the fit prepare() stores (calibration.CalibrationFit): run-time state, no config key, no equality
+    return dataclasses.field(default=None, compare=False, repr=False)
+
+
 @method("drs")
 @dataclass(frozen=True)
 class DRSParams(MethodParams):
-    """Discriminator Rejection Sampling (Azadi et al., ICLR 2019; refine/rejection.py): proposals G(z), the first
-    batch being the shared latents z0, accepted with probability sigmoid(F(x)), F = d - d_M - log(1 - exp(d -
-    d_M - eps)) - gamma, where exp(d) is the density-ratio estimate and d_M the largest logit seen (from a
-    burn-in sample, then kept up to date). With gamma = 0 and the true maximum this is exact rejection sampling
-    (acceptance exp(d - d_M)); gamma shifts F to trade exactness for acceptance."""
+    """Discriminator Rejection Sampling (Azadi et al., ICLR 2019; refine/drs.py): proposals G(z), the first
+    batch being the shared latents z0, accepted with probability sigmoid(F(x)), F = c - c_M - log(1 - exp(c -
+    c_M - eps)) - gamma, where c is the calibrated logit (exp(c) the density-ratio estimate) and c_M the largest
+    seen (from a burn-in sample, then kept up to date). With gamma = 0 and the true maximum this is exact
+    rejection sampling (acceptance exp(c - c_M)); the default shifts F by its 95th percentile per batch, as the
+    reference (mh.py:96, 123-125)."""
 
-    steps: ClassVar[int] = 1  # snapshots: 0 = the base samples G(z0), 1 = the accepted samples
+    needs_real_data: ClassVar[bool] = True  # the calibration is fitted on the held-out real split
 
     discriminator: str = knob("finetuned", **{**DISCRIMINATOR, "description": (
         "DRS needs a density-ratio estimate: its paper fine-tunes D with the logistic loss, the `finetuned` "
@@ -285,26 +336,43 @@ class DRSParams(MethodParams):
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
     spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
-    burn_in: int = knob(10000, "generator samples whose largest logit starts d_M (once per run)", type="integer",
-                        minimum=1)
+    calibration: str = knob("isotonic", **CALIBRATION)
+    calibration_size: int = knob(2000, **CALIBRATION_SIZE)
+    platt: Optional[tuple] = knob(None, **PLATT)
+    burn_in: int = knob(10000, "generator samples whose largest logit starts d_M, once per run (the reference: "
+                        "156 batches of 64, demo_mhgan.py:208-213)", type="integer", minimum=1)
     gamma_percentile: Optional[float] = knob(
-        None, "null: gamma = 0 (exact rejection sampling against d); a number p: gamma is the p-th percentile of F "
-        "over each proposal batch, the paper's dynamic shift (a negative gamma, the usual case for p up to about "
-        "50-80, accepts more and is less exact; a higher p means a larger gamma and fewer acceptances)",
-        type=["number", "null"], minimum=0, maximum=100)
-    eps: float = knob(1e-6, "keeps log(1 - exp(d - d_M - eps)) finite at the maximum", type="number",
+        95.0, "gamma is this percentile of F over each proposal batch (the reference's 95, mh.py:96; a higher p "
+        "means a larger gamma and fewer acceptances); null: gamma = 0, exact rejection sampling against the "
+        "calibrated d", type=["number", "null"], minimum=0, maximum=100)
+    eps: float = knob(1e-6, "keeps log(1 - exp(c - c_M - eps)) finite at the maximum (mh.py:96)", type="number",
                       exclusiveMinimum=0)
     max_proposals_per_sample: int = knob(
-        1000, "proposal budget: a batch stops drawing after this many proposals per sample; any places still "
-        "empty take the proposals most likely to be accepted, and the run records how many", type="integer",
-        minimum=1)
-    max_logit: Optional[float] = knob(None, "d_M fixed by hand instead of the burn-in estimate (null: estimate)",
-                                      type=["number", "null"])
+        640, "proposal budget: a batch stops drawing after this many proposals per sample (the reference draws "
+        "640 per output image, demo_mhgan.py:206-207); places still empty take the unused proposals most likely "
+        "to be accepted (the reference: the highest score, mh.py:130-133), counted in the info",
+        type="integer", minimum=1)
+    max_logit: Optional[float] = knob(None, "d_M (raw logit) fixed by hand instead of the burn-in estimate (null: "
+                                      "estimate)", type=["number", "null"])
+    snapshot_at: tuple = knob((2, 8, 32), **{**SNAPSHOT_AT, "description": "proposal budgets per sample " +
+                                             SNAPSHOT_AT["description"]})
+    fitted: Any = _fitted()
+
+    @property
+    def steps(self) -> int:  # type: ignore[override]  # the final snapshot's key
+        return int(self.max_proposals_per_sample)
+
+    @property
+    def real_samples(self) -> int:  # type: ignore[override]
+        return _calibration_real_samples(self)
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
-        from .rejection import run_drs
+        from .drs import run_drs
 
         return run_drs(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
+
+    def prepare(self, real, generator, logit_fn, rng, *, prior: str, latent_dim: int) -> "DRSParams":
+        return _fit_calibration(self, real, generator, logit_fn, rng, prior, latent_dim)
 
     def after_first_batch(self, info: dict) -> "DRSParams":
         # d_M once per run: the burn-in runs on the first batch; later batches start from its final value
@@ -314,45 +382,45 @@ class DRSParams(MethodParams):
 @method("mh-gan")
 @dataclass(frozen=True)
 class MHGANParams(MethodParams):
-    """MH-GAN (Turner et al., ICML 2019; refine/rejection.py): independence Metropolis-Hastings with the
-    generator as proposal and the calibrated discriminator's odds as the density ratio, one chain of length K
-    per output sample; the output is each chain's state after K proposals. Chains start at G(z0), the shared
-    initial latents (the paper starts at a real image to skip burn-in and restarts from a generator sample
-    when nothing was accepted; starting at G(z0) is that restart, so the samples of every method start from
-    the same latents)."""
+    """MH-GAN (Turner et al., ICML 2019; refine/mhgan.py): independence Metropolis-Hastings with the generator
+    as proposal and the calibrated discriminator's odds as the density ratio, one chain of K generator samples
+    per output sample. By default each chain starts at a real held-out sample and, where it never accepts,
+    restarts from its first generator sample G(z0) (demo_mhgan.py:155-187); start: base starts it at G(z0)."""
 
-    steps: ClassVar[int] = 1  # snapshots: 0 = the chains' starts G(z0), 1 = their states after K proposals
-    needs_real_data: ClassVar[bool] = True  # the calibration is fitted on the held-out real split
+    needs_real_data: ClassVar[bool] = True  # the calibration and the real starts come from the held-out split
 
     discriminator: str = knob("finetuned", **{**DISCRIMINATOR, "description": (
         "the discriminator whose calibrated odds are the density ratio: finetuned (default), raw or model")})
     generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
     spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
     latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
-    k: int = knob(640, "chain length: proposals per output sample (the paper's K = 640)", type="integer", minimum=1)
-    calibration: str = knob(
-        "platt", "platt: sigmoid(a d + b) fitted by logistic regression on the held-out real images against as many "
-        "generator samples (MH-GAN calibrates D on held-out data; Platt scaling is the calibration named here); "
-        "none: d used as is", enum=["platt", "none"])
-    calibration_size: int = knob(2000, "held-out real samples (and as many generated) for the calibration fit",
-                                 type="integer", minimum=2)
-    platt: Optional[tuple] = knob(None, "(a, b) fixed by hand instead of the fit (null: fit)",
-                                  type=["array", "null"], items={"type": "number"}, minItems=2, maxItems=2)
+    k: int = knob(640, "chain length: generator samples per output sample (the reference's 10 batches of 64, "
+                  "demo_mhgan.py:206-207)", type="integer", minimum=1)
+    start: str = knob(
+        "real", "real: each chain starts at a random held-out real sample (its logit from the calibration rows), "
+        "its first proposal is G(z0), and a chain that never accepts restarts from G(z0) over the remaining "
+        "proposals (the reference, demo_mhgan.py:155-187); base: the chain starts at G(z0) and draws K fresh "
+        "proposals (no real sample; a chain that never moves returns G(z0))", enum=["real", "base"])
+    calibration: str = knob("isotonic", **CALIBRATION)
+    calibration_size: int = knob(2000, **CALIBRATION_SIZE)
+    platt: Optional[tuple] = knob(None, **PLATT)
+    snapshot_at: tuple = knob((10, 40, 160), **{**SNAPSHOT_AT, "description": "chain lengths k " +
+                                                SNAPSHOT_AT["description"] + " (the state after k proposals is "
+                                                "the MH-GAN output for K = k)"})
+    fitted: Any = _fitted()
+
+    @property
+    def steps(self) -> int:  # type: ignore[override]  # the final snapshot's key: the chain length
+        return int(self.k)
 
     @property
     def real_samples(self) -> int:  # type: ignore[override]
-        return self.calibration_size if self.calibration == "platt" and self.platt is None else 0
+        return _calibration_real_samples(self)
 
     def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
-        from .rejection import run_mhgan
+        from .mhgan import run_mhgan
 
         return run_mhgan(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
 
     def prepare(self, real, generator, logit_fn, rng, *, prior: str, latent_dim: int) -> "MHGANParams":
-        if self.calibration == "none" or self.platt is not None:
-            return self
-        from .rejection import fit_platt_on
-
-        a, b = fit_platt_on(real[: self.calibration_size], generator, logit_fn, rng, prior=prior,
-                            latent_dim=latent_dim)
-        return dataclasses.replace(self, platt=(a, b))
+        return _fit_calibration(self, real, generator, logit_fn, rng, prior, latent_dim)
