@@ -19,7 +19,7 @@ except ImportError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name
-ENV_ONLY = {"python", "pip", "pytest"}  # the interpreter, the installer and the test extra
+ENV_ONLY = {"python", "pip"}  # the interpreter and the installer; extras are checked as dependencies
 # tarfile's extractall(filter=...): first release with it -> the release before, per minor version
 FILTERS = {"3.10.12": "3.10.11", "3.11.4": "3.11.3"}
 
@@ -47,7 +47,8 @@ def test_environment_matches_pyproject():
     env = conda_env()
     python = lowest(env["python"])  # the markers as for the environment's Python
     wanted = {}
-    for text in pyproject()["dependencies"]:
+    extras = [text for group in pyproject()["optional-dependencies"].values() for text in group]
+    for text in pyproject()["dependencies"] + extras:
         req = Requirement(text)
         if req.marker is None or req.marker.evaluate({"python_version": f"{python.major}.{python.minor}"}):
             wanted[req.name] = req.specifier
