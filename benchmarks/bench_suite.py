@@ -1,6 +1,6 @@
 """Cost of a pipeline run, read from Snakemake's per-job benchmark files (results/benchmarks/**.tsv):
 wall seconds, CPU seconds and peak RSS per rule, and their sums over all jobs.
-Target for the default suite (issue 14): <= 6 minutes with --cores 2; README "Time" says where it stands.
+Target for the default suite (issue 14): <= 6 minutes with --cores 2; docs/results.md ("Time") says where it stands.
 
     python benchmarks/bench_suite.py [--results results] [--run]   # --run: time a fresh `snakemake --cores 2`
 """
