@@ -35,6 +35,11 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
         f"that critic fine-tuned into a logistic density-ratio estimator (rows named -ft), kept at its lowest "
         f"held-out logistic loss."
     ) + seeds_phrase(frame)
+    if "acceptance_rate" in frame.columns and frame["acceptance_rate"].notna().any():
+        caption += (" Rows with an acceptance rate are the rejection baselines (DRS, MH-GAN), run with the settings "
+                    "their config block records (by default the MH-GAN reference's: isotonic calibration, DRS's "
+                    "95th-percentile shift); on an estimator that is not a density ratio they can end far from "
+                    "the base (docs/rejection-audit.md).")
     write_tables(frame, tables_stem, caption=caption + STATUS_NOTE, directions=metric_directions(),
                  order=params["method_order"])
     measured = {k for r in results for k in r["per_step"][0]}  # metrics, not the cost / sampling columns
