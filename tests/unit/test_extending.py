@@ -17,7 +17,7 @@ from dgflow_bench import config as dg
 from dgflow_bench.catalog import METHODS, MODELS
 from dgflow_bench.io import read_json
 from dgflow_bench.models.store import load_model_file
-from dgflow_bench.refine.params import MethodParams, knob, method
+from dgflow_bench.refine.method_params import MethodParams, knob, method
 from dgflow_bench.registry import ARCHITECTURES
 from dgflow_bench.snapshots import open_snapshots
 from dgflow_bench.stages import data as data_stage

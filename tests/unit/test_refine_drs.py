@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from dgflow_bench.refine.drs import drs_score, run_drs
-from dgflow_bench.refine.params import DRSParams
+from dgflow_bench.refine.methods.drs import drs_score, run_drs
+from dgflow_bench.refine.methods.drs import DRSParams
 
 from known_ratio import (F64, MU, S, Counting, assert_target_moments, base_latents, counts, gen_rng,
                          linear_tanh_generator, log_max_ratio, log_ratio)

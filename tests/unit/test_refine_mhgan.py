@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from dgflow_bench.refine.calibration import Calibration, CalibrationFit
-from dgflow_bench.refine.mhgan import run_mhgan
-from dgflow_bench.refine.params import MHGANParams
+from dgflow_bench.refine.methods.mhgan import run_mhgan
+from dgflow_bench.refine.methods.mhgan import MHGANParams
 
 from known_ratio import (F64, MU, S, Counting, assert_target_moments, base_latents, counts, gen_rng,
                          linear_tanh_generator, log_ratio, target_samples)
