@@ -153,6 +153,18 @@ def test_a_registered_method_is_validated_like_the_built_in_ones(registered):
         dg.validate({**base, "methods": {"m": {"kind": "toy-shift", "speed": 1}}})
 
 
+def test_an_extension_that_is_not_importable_is_refused_with_the_fix():
+    """The config's `extensions` are imported before validation (tests/workflow/test_extension.py runs one
+    through Snakemake)."""
+    base = {"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
+            "methods": {"base": {"kind": "base"}}}
+    with pytest.raises(dg.ConfigError, match=r"module 'no_such_package.shift' is not importable.*PYTHONPATH"):
+        dg.validate({**base, "extensions": ["no_such_package.shift"]})
+    with pytest.raises(dg.ConfigError, match="extensions"):
+        dg.validate({**base, "extensions": "no_such_package"})
+    assert dg.validate(base)["extensions"] == []
+
+
 def test_unregistered_names_are_refused_with_the_registered_ones():
     with pytest.raises(ValueError, match="unknown refinement method kind 'toy-shift'; registered: base, ddls, dgflow"):
         METHODS["toy-shift"]

@@ -2,7 +2,8 @@
 snapshot bookkeeping and the divergence guard.
 
 A method's algorithm is a function ``(z0, generator, logit_fn, params, rng, *, prior) -> RefinementResult``
-with typed ``params`` (its module in refine/methods/). It knows nothing of datasets, configs or files: the stages do that.
+with typed ``params`` (its module in refine/methods/). It knows nothing of datasets, configs or files: the
+stages do that.
 
 Every method reports its cost in ``info`` through one ``Counter`` (below): ``network_evaluations`` (totals) and
 ``evaluations_by_step`` (cumulative at each snapshot step), each a dict of ``EVALUATION_KEYS``.

@@ -1,7 +1,7 @@
-"""What the two rejection baselines share: DRS (refine/methods/drs.py) and MH-GAN (refine/methods/mhgan.py) treat the generator
-as a proposal distribution p_G and a calibrated discriminator logit c as a log density-ratio estimate,
-exp(c(x)) ~ p_data(x) / p_G(x) (refine/calibration.py). Neither moves a sample: each output is some generator
-sample G(z), and ``final_latents`` are the latents z of the output samples.
+"""What the two rejection baselines share: DRS (refine/methods/drs.py) and MH-GAN (refine/methods/mhgan.py) treat the
+generator as a proposal distribution p_G and a calibrated discriminator logit c as a log density-ratio estimate,
+exp(c(x)) ~ p_data(x) / p_G(x) (refine/calibration.py). Neither moves a sample: each output is some generator sample
+G(z), and ``final_latents`` are the latents z of the output samples.
 
 Both run under torch.no_grad() (no backward pass) and count the samples each network sees with the shared
 refine.common.Counter (info["network_evaluations"], info["evaluations_by_step"]); the calibration fit's passes,

@@ -28,7 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
-from ..method_params import DISCRIMINATOR, GENERATOR_BN, LATENT_PRIOR, SPECTRAL_NORM, SUPPORT, MethodParams, knob, method
+from ..method_params import (DISCRIMINATOR, GENERATOR_BN, LATENT_PRIOR, SPECTRAL_NORM, SUPPORT, MethodParams, knob,
+                             method)
 
 if TYPE_CHECKING:
     import torch
