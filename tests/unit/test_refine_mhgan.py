@@ -1,5 +1,5 @@
-"""MH-GAN (refine/mhgan.py) against exact answers: with proposal N(0, 1) and the exact log-ratio of N(0.5, 0.8^2)
-as the logit, the chains sample the target from either start; the reference's start and restart rule
+"""MH-GAN (refine/methods/mhgan.py) against exact answers: with proposal N(0, 1) and the exact log-ratio of
+N(0.5, 0.8^2) as the logit, the chains sample the target from either start; the reference's start and restart rule
 (demo_mhgan.py:155-187) on hand-made scores; snapshots at intermediate K are exactly the outputs of those K;
 hand-counted passes."""
 
