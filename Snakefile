@@ -2,6 +2,7 @@
 # (DGflow, DOT, DDLS from identical latents) -> metrics -> tables and figures.
 import os
 
+from dgflow_bench.catalog import EXTENSIONS_VARIABLE
 from dgflow_bench.config import validate as validate_config
 from dgflow_bench.preflight import resolve_paths
 
@@ -29,6 +30,8 @@ CONFIG_DIR = os.path.dirname(
 _validated = resolve_paths(validate_config(config), CONFIG_DIR)
 config.clear()
 config.update(_validated)
+# the jobs import the config's extensions too (catalog.py reads this variable)
+os.environ[EXTENSIONS_VARIABLE] = ",".join(config["extensions"])
 
 
 include: "workflow/rules/common.smk"

@@ -13,8 +13,9 @@ from typing import Iterator
 
 import yaml
 
-from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES
-from .refine.params import resolve_discriminator
+from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES, load_extensions
+from .io import derive_seed  # noqa: F401  (defined with the other foundation pieces: refine/driver.py uses it)
+from .refine.method_params import resolve_discriminator
 from .resolve import (apply_overrides, corrector_base, d_phi_dataset, density_ratio, raw_logit_from,  # noqa: F401
                       run_methods, run_settings)
 
@@ -45,7 +46,7 @@ def load_schema() -> dict:
 
 
 def _method_schema() -> dict:
-    """One if/then block per registered method kind, built from its parameter class (refine/params.py)."""
+    """One if/then block per registered method kind, built from its parameter class (refine/methods/<kind>.py)."""
     cases = [{"if": {"properties": {"kind": {"const": kind}}}, "then": params.schema()}
              for kind, params in METHODS.items()]
     return {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": list(METHODS)}},
@@ -56,6 +57,13 @@ def validate(config: dict) -> dict:
     """A default-filled copy of ``config``; raises ConfigError naming the offending key."""
     import jsonschema
 
+    extensions = config.get("extensions", [])
+    if not (isinstance(extensions, list) and all(isinstance(m, str) for m in extensions)):
+        raise ConfigError(f"invalid config:\n  extensions: {extensions!r} (a list of importable module names)")
+    try:
+        load_extensions(extensions)  # first: their methods and datasets are part of the schema
+    except ValueError as exc:
+        raise ConfigError(f"invalid config:\n  {exc}") from None
     schema = load_schema()
     config = _yaml11_numbers(copy.deepcopy(config))
     bad = [f"  {key}: {value} (numbers must be finite)" for key, value in _non_finite(config)]
@@ -184,12 +192,6 @@ def check_logit_sources(config: dict) -> None:
             if borrowed is not None:
                 _check_borrowed(config, f"models.{model}.logit_from", model, borrowed,
                                 f"or drop models.{model}.logit_from", f"models.{model}.logit_from.source")
-
-
-def derive_seed(base: int, *names: str) -> int:
-    """A stable per-job seed: the same names always give the same seed, different names differ."""
-    digest = hashlib.sha256("/".join([str(base), *names]).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def runs(config: dict) -> Iterator[tuple[str, str, str]]:

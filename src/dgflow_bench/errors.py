@@ -15,11 +15,11 @@ class TrainingInterrupted(RuntimeError):
 class RefinementDiverged(RuntimeError):
     """Raised when refined samples become NaN or Inf, so no table row is ever built from them."""
 
-    STEP_SIZE_NAMES = {"dgflow": "eta", "dot": "lr", "ddls": "eps"}
-
-    def __init__(self, method: str, step: int, step_size: float, detail: str = ""):
-        self.method, self.step, self.step_size = method, step, step_size
-        name = self.STEP_SIZE_NAMES.get(method, "step size")
+    def __init__(self, method: str, step: int, step_size: float, detail: str = "", *,
+                 step_size_name: str = "step size"):
+        """``step_size_name``: the method's knob (its module's ``step_size_name``), so the message says which
+        key of the method's block to lower."""
+        self.method, self.step, self.step_size, name = method, step, step_size, step_size_name
         msg = (
             f"{method} diverged at step {step} ({name}={step_size:g}): samples contain NaN or Inf. "
             f"Lower {name} in the method's config block and rerun."

@@ -175,3 +175,9 @@ def verify_file(path: str | os.PathLike) -> None:
         raise CorruptFileError(path, f"{size} bytes where {recorded['bytes']} were written ({sidecar.name})")
     if recorded.get("sha256") and sha256_file(path) != recorded["sha256"]:
         raise CorruptFileError(path, f"its SHA-256 differs from the one recorded in {sidecar.name}")
+
+
+def derive_seed(base: int, *names: str) -> int:
+    """A stable per-job seed: the same names always give the same seed, different names differ."""
+    digest = hashlib.sha256("/".join([str(base), *names]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")

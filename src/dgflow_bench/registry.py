@@ -62,7 +62,7 @@ class Registry(Generic[T]):
 
 
 # The axes. Entries: suites.Suite, data: DatasetEntry (suites/base.py), training.family.ModelFamily, a
-# network class's ``from_spec`` (models/*), suites.base.Source, refine.params.MethodParams subclasses.
+# network class's ``from_spec`` (models/*), suites.base.Source, refine.method_params.MethodParams subclasses.
 SUITES: Registry = Registry("suite")
 DATASETS: Registry = Registry("dataset")
 MODELS: Registry = Registry("model")

@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dgflow_bench.refine.dgflow import run_dgflow
-from dgflow_bench.refine.params import DGflowParams
+from dgflow_bench.refine.methods.dgflow import run_dgflow
+from dgflow_bench.refine.methods.dgflow import DGflowParams
 from dgflow_bench.models.corrected import CorrectedLogit, upsample_bilinear
 from dgflow_bench.training.corrector import train_corrector, zero_last_layer
 

@@ -17,7 +17,7 @@ from dgflow_bench import config as dg
 from dgflow_bench.catalog import METHODS, MODELS
 from dgflow_bench.io import read_json
 from dgflow_bench.models.store import load_model_file
-from dgflow_bench.refine.params import MethodParams, knob, method
+from dgflow_bench.refine.method_params import MethodParams, knob, method
 from dgflow_bench.registry import ARCHITECTURES
 from dgflow_bench.snapshots import open_snapshots
 from dgflow_bench.stages import data as data_stage
@@ -151,6 +151,18 @@ def test_a_registered_method_is_validated_like_the_built_in_ones(registered):
         dg.validate({**base, "methods": {"m": {"kind": "toy-shift", "shift": "far"}}})
     with pytest.raises(dg.ConfigError, match="methods.m"):
         dg.validate({**base, "methods": {"m": {"kind": "toy-shift", "speed": 1}}})
+
+
+def test_an_extension_that_is_not_importable_is_refused_with_the_fix():
+    """The config's `extensions` are imported before validation (tests/workflow/test_extension.py runs one
+    through Snakemake)."""
+    base = {"datasets": {"25gaussians": {}}, "models": {"wgan-gp": {"datasets": ["25gaussians"]}},
+            "methods": {"base": {"kind": "base"}}}
+    with pytest.raises(dg.ConfigError, match=r"module 'no_such_package.shift' is not importable.*PYTHONPATH"):
+        dg.validate({**base, "extensions": ["no_such_package.shift"]})
+    with pytest.raises(dg.ConfigError, match="extensions"):
+        dg.validate({**base, "extensions": "no_such_package"})
+    assert dg.validate(base)["extensions"] == []
 
 
 def test_unregistered_names_are_refused_with_the_registered_ones():

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from dgflow_bench.models.corrected import CorrectedLogit
-from dgflow_bench.refine.params import EVALUATION_KEYS
+from dgflow_bench.refine.method_params import EVALUATION_KEYS
 from dgflow_bench.training.corrector import train_corrector
 from dgflow_bench.training.density_ratio import PASS_KEYS, finetune_logistic, make_heldout
 

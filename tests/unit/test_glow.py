@@ -230,14 +230,14 @@ def test_refine_stage_holds_one_split_draw_per_particle_through_a_refinement():
     from types import SimpleNamespace
 
     from dgflow_bench.config import derive_seed
-    from dgflow_bench.refine.params import DGflowParams
-    from dgflow_bench.stages.refine import _Run
+    from dgflow_bench.refine.methods.dgflow import DGflowParams
+    from dgflow_bench.refine.driver import RefinementRun
 
     model = tiny(latent="top", dtype=torch.float32)
     critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1))
     z0 = torch.randn(6, model.input_dim)
     method = DGflowParams(eta=0.05, gamma=0.0, steps=4, snapshot_every=2)
-    with _Run._particles(SimpleNamespace(generator=model), 6, seed=5, batch_index=2):
+    with RefinementRun._particles(SimpleNamespace(generator=model), 6, seed=5, batch_index=2):
         result = method.run(z0, model, critic, torch.Generator().manual_seed(0), prior="normal")
     xi = torch.randn(6, model.split_dim, generator=torch.Generator().manual_seed(derive_seed(5, "particles", "2")))
     assert not torch.equal(result.final_latents, z0)  # it moved

@@ -13,8 +13,8 @@ from dgflow_bench.catalog import MODELS
 from dgflow_bench.config import ConfigError, refine_params, validate
 from dgflow_bench.io import config_path_for, read_json
 from dgflow_bench.models.store import save_model_file
-from dgflow_bench.refine.dot import DOT_RELEASE_RADIAL_SCALE, dot_release_radial, tangent_projection
-from dgflow_bench.refine.params import DOTParams
+from dgflow_bench.refine.methods.dot import DOT_RELEASE_RADIAL_SCALE, dot_release_radial, tangent_projection
+from dgflow_bench.refine.methods.dot import DOTParams
 from dgflow_bench.snapshots import open_snapshots
 from dgflow_bench.stages import refine
 

@@ -19,7 +19,9 @@ from dgflow_bench.config import load_schema
 from dgflow_bench.models.corrected import CorrectedLogit
 from dgflow_bench.refine.network_modes import (SN_RELEASES, prepare_spectral_norm, set_generator_bn_mode,
                                                sn_layers_by_network, thermalise_spectral_norm)
-from dgflow_bench.refine.params import SN_MODES, DGflowParams, DOTParams
+from dgflow_bench.refine.method_params import SN_MODES
+from dgflow_bench.refine.methods.dgflow import DGflowParams
+from dgflow_bench.refine.methods.dot import DOTParams
 
 
 def _generator() -> DCGANGenerator:
@@ -183,8 +185,8 @@ def _pair():
 
 
 def _refine(method: str, logit, steps: int, **extra):
-    from dgflow_bench.refine.dgflow import run_dgflow
-    from dgflow_bench.refine.dot import run_dot
+    from dgflow_bench.refine.methods.dgflow import run_dgflow
+    from dgflow_bench.refine.methods.dot import run_dot
 
     z0 = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     rng = torch.Generator().manual_seed(1)
@@ -347,8 +349,6 @@ def _stage(tmp_path, model, disc, name, batch, mode, iterations=0):
 
 
 def test_a_release_mode_starts_every_batch_from_the_thermalised_state(tmp_path, monkeypatch):
-    from dgflow_bench.stages import refine
-
     model, disc = _image_models(tmp_path)
     one_batch, record = _stage(tmp_path, model, disc, "one", 8, "dgflow-release")
     two_batches, _ = _stage(tmp_path, model, disc, "two", 4, "dgflow-release")
@@ -357,7 +357,9 @@ def test_a_release_mode_starts_every_batch_from_the_thermalised_state(tmp_path, 
     assert networks["spectral_norm"] == "dgflow-release" and networks["sn_power_iterations"] == 5000
     assert networks["sn_layers_by_network"] == {"discriminator": 8, "corrector": 8}
     assert networks["sn_thermalised_networks"] == ["discriminator"] and networks["sn_update_rule"] == "torch-1.6"
-    monkeypatch.setattr(refine, "restart_spectral_norm", lambda logit: None)  # the check can fail
+    from dgflow_bench.refine import driver
+
+    monkeypatch.setattr(driver, "restart_spectral_norm", lambda logit: None)  # the check can fail
     carried, _ = _stage(tmp_path, model, disc, "carried", 4, "dgflow-release")
     np.testing.assert_allclose(carried[:4], one_batch[:4], rtol=0, atol=1e-6)
     assert np.abs(carried[4:] - one_batch[4:]).max() > 1e-3  # the second batch sees u three steps on
@@ -366,7 +368,7 @@ def test_a_release_mode_starts_every_batch_from_the_thermalised_state(tmp_path, 
 def test_frozen_through_the_stage_is_the_refinement_it_always_was(tmp_path):
     from dgflow_bench.models.store import load_model_file
     from dgflow_bench.refine.common import sample_latents
-    from dgflow_bench.refine.dgflow import run_dgflow
+    from dgflow_bench.refine.methods.dgflow import run_dgflow
 
     model, disc = _image_models(tmp_path)
     ours, record = _stage(tmp_path, model, disc, "frozen", 8, "frozen", iterations=4)

@@ -10,7 +10,8 @@ from scipy.special import logit
 from sklearn.isotonic import IsotonicRegression
 
 from dgflow_bench.refine.calibration import PROBABILITY_CLIP, Calibration, fit_calibration, fit_on, fit_platt
-from dgflow_bench.refine.params import DRSParams, MHGANParams
+from dgflow_bench.refine.methods.drs import DRSParams
+from dgflow_bench.refine.methods.mhgan import MHGANParams
 
 from known_ratio import F64, base_latents, counts, gen_rng, linear_tanh_generator
 

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from dgflow_bench.refine.common import EVALUATION_KEYS, snapshot_steps
-from dgflow_bench.refine.params import BaseParams, DDLSParams, DGflowParams, DOTParams, DRSParams, MHGANParams
+from dgflow_bench.refine.methods.base import BaseParams
+from dgflow_bench.refine.methods.ddls import DDLSParams
+from dgflow_bench.refine.methods.dgflow import DGflowParams
+from dgflow_bench.refine.methods.dot import DOTParams
+from dgflow_bench.refine.methods.drs import DRSParams
+from dgflow_bench.refine.methods.mhgan import MHGANParams
 
 N, S, EVERY = 8, 4, 2  # snapshots at 0, 2, 4
 

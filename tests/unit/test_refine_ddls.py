@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from dgflow_bench.refine.common import RefinementDiverged, snapshot_steps
-from dgflow_bench.refine.ddls import run_ddls
+from dgflow_bench.refine.methods.ddls import run_ddls
 from dgflow_bench.refine.support import reflect_into_box
-from dgflow_bench.refine.params import DDLSParams
+from dgflow_bench.refine.methods.ddls import DDLSParams
 
 F64 = torch.float64
 N_CHAINS, DIM = 50_000, 2

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from dgflow_bench.refine.common import RefinementDiverged, snapshot_steps
-from dgflow_bench.refine.dgflow import drift_weight, run_dgflow
-from dgflow_bench.refine.params import BaseParams, DGflowParams
+from dgflow_bench.refine.methods.dgflow import drift_weight, run_dgflow
+from dgflow_bench.refine.methods.base import BaseParams
+from dgflow_bench.refine.methods.dgflow import DGflowParams
 
 F64 = torch.float64
 

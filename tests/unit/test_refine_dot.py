@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from dgflow_bench.refine.common import RefinementDiverged, snapshot_steps
-from dgflow_bench.refine.dot import dot_objective, estimate_k_eff, fresh_pairs_k_eff, run_dot, tangent_projection
+from dgflow_bench.refine.methods.dot import (dot_objective, estimate_k_eff, fresh_pairs_k_eff, run_dot,
+                                             tangent_projection)
 from dgflow_bench.runtime import latent_sampler
 from dataclasses import replace
-from dgflow_bench.refine.params import DOTParams
+from dgflow_bench.refine.methods.dot import DOTParams
 
 F64 = torch.float64
 W = torch.tensor([3.0, -4.0], dtype=F64)  # |W| = 5

@@ -1,4 +1,4 @@
-"""DRS (refine/drs.py) against exact answers: with proposal N(0, 1) and the exact log-ratio of N(0.5, 0.8^2) as
+"""DRS (refine/methods/drs.py) against exact answers: with proposal N(0, 1) and the exact log-ratio of N(0.5, 0.8^2) as
 the logit, gamma = 0 must sample the target and accept 1 / M; the default shift is the 95th percentile of F
 over the batch (the reference's, mh.py:96); the budget snapshots are exactly the outputs of smaller budgets;
 passes are hand-counted (the burn-in charged to the first refined snapshot, not to the base sample)."""
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from dgflow_bench.refine.drs import drs_score, run_drs
-from dgflow_bench.refine.params import DRSParams
+from dgflow_bench.refine.methods.drs import drs_score, run_drs
+from dgflow_bench.refine.methods.drs import DRSParams
 
 from known_ratio import (F64, MU, S, Counting, assert_target_moments, base_latents, counts, gen_rng,
                          linear_tanh_generator, log_max_ratio, log_ratio)

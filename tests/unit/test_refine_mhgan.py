@@ -1,5 +1,5 @@
-"""MH-GAN (refine/mhgan.py) against exact answers: with proposal N(0, 1) and the exact log-ratio of N(0.5, 0.8^2)
-as the logit, the chains sample the target from either start; the reference's start and restart rule
+"""MH-GAN (refine/methods/mhgan.py) against exact answers: with proposal N(0, 1) and the exact log-ratio of
+N(0.5, 0.8^2) as the logit, the chains sample the target from either start; the reference's start and restart rule
 (demo_mhgan.py:155-187) on hand-made scores; snapshots at intermediate K are exactly the outputs of those K;
 hand-counted passes."""
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from dgflow_bench.refine.calibration import Calibration, CalibrationFit
-from dgflow_bench.refine.mhgan import run_mhgan
-from dgflow_bench.refine.params import MHGANParams
+from dgflow_bench.refine.methods.mhgan import run_mhgan
+from dgflow_bench.refine.methods.mhgan import MHGANParams
 
 from known_ratio import (F64, MU, S, Counting, assert_target_moments, base_latents, counts, gen_rng,
                          linear_tanh_generator, log_ratio, target_samples)

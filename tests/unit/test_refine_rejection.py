@@ -11,7 +11,8 @@ import pytest
 import torch
 from scipy import stats
 
-from dgflow_bench.refine.params import DRSParams, MHGANParams
+from dgflow_bench.refine.methods.drs import DRSParams
+from dgflow_bench.refine.methods.mhgan import MHGANParams
 
 from known_ratio import MU, S, base_latents, gen_rng, log_ratio, target_samples
 

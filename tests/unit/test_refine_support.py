@@ -5,10 +5,11 @@ snapshot, and the final latents come back with the result."""
 import pytest
 import torch
 
-from dgflow_bench.refine.ddls import run_ddls
-from dgflow_bench.refine.dgflow import run_dgflow
+from dgflow_bench.refine.methods.ddls import run_ddls
+from dgflow_bench.refine.methods.dgflow import run_dgflow
 from dgflow_bench.refine.support import apply_support, reflect_into_box
-from dgflow_bench.refine.params import DDLSParams, DGflowParams
+from dgflow_bench.refine.methods.ddls import DDLSParams
+from dgflow_bench.refine.methods.dgflow import DGflowParams
 
 F64 = torch.float64
 PUSH = torch.tensor([3.0, 0.0], dtype=F64)  # d(z) = 3 z_1: the drift pushes every latent towards z_1 = +1

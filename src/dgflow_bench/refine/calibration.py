@@ -30,7 +30,7 @@ import torch
 
 from ..runtime import latent_sampler
 from .common import Counter, GeneratorFn, LogitFn
-from .params import CALIBRATIONS, EVALUATION_KEYS
+from .method_params import CALIBRATIONS, EVALUATION_KEYS
 
 PROBABILITY_CLIP = 1e-14  # mh.py:110: keeps logit(P) finite where a calibrator says 0 or 1
 CHUNK = 1024  # samples per forward when computing the fit's logits (the held-out set may be large)

@@ -1,8 +1,9 @@
 """Shared pieces of every refinement method: the logit-function interface, seeded initial latents,
 snapshot bookkeeping and the divergence guard.
 
-A method is a function ``(z0, generator, logit_fn, params, rng, *, prior) -> RefinementResult`` with typed
-``params`` (refine/params.py). It knows nothing of datasets, configs or files: the stages do that.
+A method's algorithm is a function ``(z0, generator, logit_fn, params, rng, *, prior) -> RefinementResult``
+with typed ``params`` (its module in refine/methods/). It knows nothing of datasets, configs or files: the
+stages do that.
 
 Every method reports its cost in ``info`` through one ``Counter`` (below): ``network_evaluations`` (totals) and
 ``evaluations_by_step`` (cumulative at each snapshot step), each a dict of ``EVALUATION_KEYS``.
@@ -18,7 +19,7 @@ import torch
 
 from ..errors import RefinementDiverged  # noqa: F401  (raised here; defined light for the CLI)
 from ..runtime import latent_sampler
-from .params import EVALUATION_KEYS
+from .method_params import EVALUATION_KEYS, snapshot_steps  # noqa: F401  (snapshot_steps: re-exported)
 
 # d(x): (N, ...) -> (N,). The one interface between discriminators and methods: a raw critic, a
 # fine-tuned logistic discriminator and a d_phi + d_lambda corrector all look like this.
@@ -37,26 +38,19 @@ class RefinementResult:
     final_latents: Optional[torch.Tensor] = None
 
 
-def snapshot_steps(steps: int, every: int) -> list[int]:
-    """0, every, 2*every, ... and always the final step."""
-    if steps < 0 or every < 1:
-        raise ValueError(f"need steps >= 0 and snapshot_every >= 1, got steps={steps}, every={every}")
-    out = list(range(0, steps + 1, every))
-    if out[-1] != steps:
-        out.append(steps)
-    return out
-
-
 def sample_latents(prior: str, n: int, dim: int, seed: int) -> torch.Tensor:
     """Seeded initial latents (on the CPU), identical for every method that uses the same (prior, n, dim,
     seed); drawn by the one latent sampler the trainers use too (runtime.latent_sampler)."""
     return latent_sampler(prior, dim, torch.device("cpu"))(n, torch.Generator().manual_seed(seed))
 
 
-def check_finite(x: torch.Tensor, method: str, step: int, step_size: float) -> None:
+def check_finite(x: torch.Tensor, params, step: int) -> None:
+    """Raise RefinementDiverged, naming the method's step-size knob and its value, where ``x`` is not finite."""
     if not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).any(dim=tuple(range(1, x.dim()))).sum()) if x.dim() > 1 else -1
-        raise RefinementDiverged(method, step, step_size, f"({bad} of {x.shape[0]} samples non-finite)")
+        name = params.step_size_name
+        raise RefinementDiverged(params.kind, step, float(getattr(params, name)), f"({bad} of {x.shape[0]} samples "
+                                 "non-finite)", step_size_name=name)
 
 
 def noise_std(eta: float, gamma: float) -> float:

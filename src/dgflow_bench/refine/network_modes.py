@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models.corrected import CorrectedLogit
-from .params import SN_MODES
+from .method_params import SN_MODES
 
 BN_MODES = ("eval", "batch")
 DISCRIMINATOR, CORRECTOR = "discriminator", "corrector"  # d_phi (or a raw critic), d_lambda

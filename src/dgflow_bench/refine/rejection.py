@@ -1,7 +1,7 @@
-"""What the two rejection baselines share: DRS (refine/drs.py) and MH-GAN (refine/mhgan.py) treat the generator
-as a proposal distribution p_G and a calibrated discriminator logit c as a log density-ratio estimate,
-exp(c(x)) ~ p_data(x) / p_G(x) (refine/calibration.py). Neither moves a sample: each output is some generator
-sample G(z), and ``final_latents`` are the latents z of the output samples.
+"""What the two rejection baselines share: DRS (refine/methods/drs.py) and MH-GAN (refine/methods/mhgan.py) treat the
+generator as a proposal distribution p_G and a calibrated discriminator logit c as a log density-ratio estimate,
+exp(c(x)) ~ p_data(x) / p_G(x) (refine/calibration.py). Neither moves a sample: each output is some generator sample
+G(z), and ``final_latents`` are the latents z of the output samples.
 
 Both run under torch.no_grad() (no backward pass) and count the samples each network sees with the shared
 refine.common.Counter (info["network_evaluations"], info["evaluations_by_step"]); the calibration fit's passes,
@@ -12,12 +12,14 @@ snapshots at intermediate budgets (``snapshot_at``), each charged the passes don
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..runtime import latent_sampler
-from .calibration import Calibration
+from .calibration import Calibration, fit_on
 from .common import Counter
-from .params import EVALUATION_KEYS
+from .method_params import EVALUATION_KEYS
 
 
 class Networks(Counter):
@@ -34,6 +36,16 @@ class Networks(Counter):
             raise ValueError(f"the discriminator returned non-finite logits on {int((~torch.isfinite(d)).sum())} "
                              f"of {d.numel()} samples: it (or the generator) is broken")
         return d
+
+
+def fit_calibration(params, real, generator, logit_fn, rng, prior: str, latent_dim: int):
+    """``params`` with its calibration fitted on the held-out ``real`` rows (the ``prepare`` of DRS and MH-GAN);
+    as it is when it needs no fit (``real_samples`` 0)."""
+    if not params.real_samples:
+        return params
+    fitted = fit_on(real[: params.calibration_size], generator, logit_fn, rng, kind=params.calibration,
+                    prior=prior, latent_dim=latent_dim, platt=params.platt)
+    return dataclasses.replace(params, fitted=fitted)
 
 
 def draw(prior: str, n: int, like: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

@@ -13,6 +13,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..io import write_text
+from ..refine.methods import register_builtin
+from ..registry import METHODS
 from .published import PublishedValue, parse_metric_name
 from .tables import _latex_escape, run_status
 
@@ -30,11 +32,10 @@ class MethodColumn:
 
 
 def paper_column(spec: dict) -> str:
-    """The paper's column for one method block (kind + f)."""
-    kind = spec["kind"]
-    if kind == "dgflow":
-        return f"DGflow-{spec.get('f', 'KL')}"
-    return {"base": "Base", "dot": "DOT", "ddls": "DDLS", "drs": "DRS", "mh-gan": "MH-GAN"}.get(kind, kind)  # else its kind
+    """The paper's column for one method block: its method module says (``paper_column``; e.g. DGflow's
+    depends on f)."""
+    register_builtin()  # the report may run without the catalog (a user's method is registered by then)
+    return METHODS[spec["kind"]].paper_column(spec)
 
 
 def method_columns(methods: dict[str, dict], column_order=FID_COLUMN_ORDER,

@@ -15,17 +15,17 @@ field that differs.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
-from ..refine import params as _methods  # noqa: F401  (registers the built-in method kinds)
-from ..refine.params import resolve_discriminator
+from ..refine.method_params import resolve_discriminator
+from ..refine.methods import register_builtin
 from ..registry import METHODS
 from ..resolve import run_settings
-from . import official_fields
-from .official_fields import critic_of, d_phi_recipe_fields, our_d, recipe_fields, sn_mode
+from .official_fields import critic_of, d_phi_recipe_fields, our_d, recipe_fields
 
 OFFICIAL_FILE = Path(__file__).with_name("official.yaml")
 
@@ -92,52 +92,69 @@ def compared_fields(config: dict, dataset: str, model: str, source: str, method:
     fields; or, for a cell with no official counterpart, the sentence that says so."""
     settings = run_settings(config, dataset, model)  # with the overrides of this run
     spec, refine = settings["methods"][method], settings["refine"]
+    register_builtin()
     params = METHODS[spec["kind"]].from_config(spec)  # the mode and prior it runs with, as the refine stage
     found = official_entry(dataset, model)
-    kind = spec["kind"]
     if found is None:
         return f"no official config for {model} on {dataset}"
-    if kind not in ("base", "dgflow", "dot"):
-        return f"no official {kind} settings (not part of the DGflow or DOT releases)"
     name, entry = found
-    table = load()
     arch = config["models"][model].get("arch", {})
-    model_prior = arch.get("z_prior", "normal")
-    ours, theirs = recipe_fields(config, model, source, entry, table["recipes"])
+    cell = Cell(config, dataset, model, source, refine, entry, load(), arch.get("z_prior", "normal"))
+    compared = params.compared_with(spec, cell)  # the method's own fields (refine/methods/<kind>.py)
+    if compared is None:
+        return f"no official {spec['kind']} settings (not part of the DGflow or DOT releases)"
+    ours, theirs = recipe_fields(config, model, source, entry, cell.table["recipes"])
     if entry["z_dim"] is not None:
         theirs["z_dim"], ours["z_dim"] = entry["z_dim"], arch.get("z_dim")
     ours["image_protocol"] = config["evaluate"]["image_protocol"]
     ours["n_samples"] = refine["n_samples"]
-    reasons = []
-    if kind == "dot":
-        reasons, dot_ours, dot_theirs = official_fields.dot_fields(
-            spec, params, refine, entry, table["dot"]["images"], model_prior, critic_of(dataset, model))
-        d, _ = our_d(config, model, dataset, source, resolve_discriminator(spec, config["models"][model]))
-        ours.update({**dot_ours, **d})
-        theirs.update(dot_theirs)
-        return name, reasons, ours, theirs
-    release = table["dgflow_common"]["refinement"]
-    if not entry.get("runnable", True):  # cifar10-glow: the release has no loader for it
-        reasons.append(entry["variant_reason"])
-    theirs.update({"n_samples": entry["n_images"], "image_protocol": release["image_protocol"],
-                   "batch_size": entry["batch_size"], "generator_bn": release["generator_bn"],
-                   "latent_prior": release["latent_prior"]})
-    ours.update({"batch_size": refine["batch_size"], "generator_bn": params.bn_mode(refine["generator_bn"]),
-                 "latent_prior": params.prior(model_prior)})
-    if kind == "dgflow":
-        d_model, d_entry = _d_run(entry)
-        theirs.update({"space": release["space"], "eta": entry["eta"], "gamma": entry["gamma"],
-                       "steps": entry["steps"], "snapshot_every": entry["save_interval"],
-                       # the release adds its corrector to d when the config names one (d = D + C)
-                       "discriminator": "finetuned" if entry["corrector"] else "raw", "d_phi": d_model,
-                       "corrector": (entry["corrector"] or {}).get("kind"), "spectral_norm": release["spectral_norm"]})
-        ours.update({k: spec[k] for k in ("space", "eta", "gamma", "steps", "snapshot_every")})
-        d, borrowed = our_d(config, model, dataset, source, resolve_discriminator(spec, config["models"][model]))
-        ours.update({**d, "spectral_norm": sn_mode(params, refine)})
-        d_ours, d_theirs = d_phi_recipe_fields(config, borrowed, d_entry, table["recipes"], model)
-        ours.update(d_ours)
-        theirs.update(d_theirs)
+    reasons, method_ours, method_theirs = compared
+    ours.update(method_ours)
+    theirs.update(method_theirs)
     return name, reasons, ours, theirs
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell as a method's ``compared_with`` sees it: the official config's entry (official.yaml
+    dgflow.<config>), the whole official table, the run's refine settings and the model's prior, with the
+    comparisons every method shares (the method modules cannot import this layer, so they are handed these)."""
+
+    config: dict
+    dataset: str
+    model: str
+    source: str
+    refine: dict
+    entry: dict
+    table: dict
+    model_prior: str
+
+    @property
+    def critic(self) -> str:
+        return critic_of(self.dataset, self.model)
+
+    def our_d(self, spec: dict) -> tuple[dict, Optional[dict]]:
+        """How the row's d is made and whose d_phi it borrows (official_fields.our_d)."""
+        discriminator = resolve_discriminator(spec, self.config["models"][self.model])
+        return our_d(self.config, self.model, self.dataset, self.source, discriminator)
+
+    def d_run(self) -> tuple[str, dict]:
+        return _d_run(self.entry)
+
+    def d_phi_recipe(self, borrowed: Optional[dict], d_entry: dict) -> tuple[dict, dict]:
+        return d_phi_recipe_fields(self.config, borrowed, d_entry, self.table["recipes"], self.model)
+
+    def dgflow_release(self, params) -> tuple[list[str], dict, dict]:
+        """(reasons, ours, theirs) of how the DGflow release samples (official.yaml dgflow_common.refinement):
+        the fields the base row and DGflow share."""
+        release = self.table["dgflow_common"]["refinement"]
+        reasons = [] if self.entry.get("runnable", True) else [self.entry["variant_reason"]]  # cifar10-glow
+        theirs = {"n_samples": self.entry["n_images"], "image_protocol": release["image_protocol"],
+                  "batch_size": self.entry["batch_size"], "generator_bn": release["generator_bn"],
+                  "latent_prior": release["latent_prior"]}
+        ours = {"batch_size": self.refine["batch_size"], "generator_bn": params.bn_mode(self.refine["generator_bn"]),
+                "latent_prior": params.prior(self.model_prior)}
+        return reasons, ours, theirs
 
 
 def _result(name: str, reasons: list[str], ours: dict, theirs: dict) -> dict:

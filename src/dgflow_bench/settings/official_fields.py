@@ -1,6 +1,7 @@
 """The fields one table cell is compared on (settings/official.py compare), each as (ours, theirs) with theirs
 read from official.yaml: the model behind the row and the d_phi behind its discriminator (their training recipe
-and length, official.yaml: recipes), the discriminator itself, and DOT's refinement (official.yaml: dot.images).
+and length, official.yaml: recipes) and the discriminator itself. A method's own fields (DGflow's, DOT's against
+official.yaml dot.images) live in its module, refine/methods/<kind>.py (``compared_with``).
 
 Every function returns two dicts with the same keys (a field name as the table captions show it -> value), so
 the caller can compare them key by key. Nothing here writes an expected value of its own.
@@ -18,11 +19,6 @@ NOT_A_SETTING = "(fixed in our code)"
 
 def critic_of(dataset: str, model: str) -> str:
     return f"{model} ({dataset})"
-
-
-def sn_mode(params, refine: dict) -> str:
-    """The spectral-norm mode a method runs with: its own knob, else refine.spectral_norm (as the refine stage)."""
-    return params.sn_mode(refine["spectral_norm"])
 
 
 def recipe_fields(config: dict, model: str, source: str, entry: dict, recipes: dict, *,
@@ -82,31 +78,3 @@ def d_phi_recipe_fields(config: dict, borrowed: Optional[dict], d_entry: dict, r
         return {}, {}
     run = {**d_entry, "generator": {**d_entry["generator"], "iterations": d_entry["discriminator"]["iterations"]}}
     return recipe_fields(config, borrowed["model"], borrowed["source"], run, recipes, role="d_phi ")
-
-
-def dot_fields(spec: dict, params, refine: dict, entry: dict, dot: dict, model_prior: str,
-               own_critic: str) -> tuple[list[str], dict, dict]:
-    """(reasons, ours, theirs) of a DOT row against DOT's release (official.yaml dot.images). ``reasons``: why
-    the row cannot be official whatever its settings (a model DOT's loaders cannot run)."""
-    loadable = dot["loadable"]
-    reasons = []
-    if (entry["generator"]["kind"] not in loadable["generator_kinds"]
-            or entry["discriminator"]["kind"] not in loadable["discriminator_kinds"]):
-        reasons.append(f"DOT's release cannot run this model (its loaders, execute_dot.py:43-77, 96-118, build "
-                       f"chainer-gan-lib DCGANs and DOT's own nets only; the release's {entry['generator']['kind']} "
-                       "generator is none of them)")
-    k_eff = dot["k_eff"]
-    theirs = {"space": dot["space"], "optimizer": dot["optimizer"], "lr": dot["lr"], "steps": dot["steps"],
-              "snapshot_every": dot["showing_period"], "k_eff": k_eff["value"], "k_eff_pairs": k_eff["pairs"],
-              "k_eff_repeats": k_eff["repeats"], "k_eff_scope": k_eff["scope"], "k_eff_sample": k_eff["sample"],
-              "generator_bn": dot["generator_bn"], "spectral_norm": dot["spectral_norm"],
-              "latent_prior": dot["latent_prior_of"].get(entry["generator"]["kind"], "normal"),
-              "n_samples": dot["n_images"], "image_protocol": dot["image_protocol"],
-              "discriminator": dot["discriminator"], "d_phi": own_critic, "corrector": None}
-    ours = {key: spec.get(key) for key in ("space", "optimizer", "lr", "steps", "snapshot_every", "k_eff",
-                                            "k_eff_pairs", "k_eff_repeats", "k_eff_scope", "k_eff_sample")}
-    ours.update({"latent_prior": params.prior(model_prior), "generator_bn": params.bn_mode(refine["generator_bn"]),
-                 "spectral_norm": sn_mode(params, refine)})
-    if ours["latent_prior"] == "normal":  # the radial rule applies to a normal prior only
-        theirs["radial"], ours["radial"] = dot["radial"], spec["radial"]
-    return reasons, ours, theirs

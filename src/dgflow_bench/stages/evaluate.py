@@ -9,7 +9,7 @@ import numpy as np
 from ..io import config_path_for, read_json, write_json, write_resolved_config
 from ..progress import progress as progress_bar
 from ..catalog import DATASETS, SUITES
-from ..refine.params import EVALUATION_KEYS
+from ..refine.method_params import EVALUATION_KEYS
 from ..snapshots import open_snapshots
 
 

@@ -17,22 +17,49 @@ Optional MALA (``mala=True``, normal prior only): the Langevin move is a proposa
 eps I), accepted per sample with probability min(1, exp(-E(z') + E(z) + log q(z | z') - log q(z' | z))), so
 the chain targets exp(-E) exactly. With the uniform prior the reflected proposal's density is an infinite
 sum of images, so MALA is not offered there (NotImplementedError).
+
+Its step size is ``eps``; the DGflow and DOT releases have no DDLS settings to compare with. torch is imported
+inside the functions: the planner reads the parameter class without it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 
-import torch
+from ..method_params import (DISCRIMINATOR, GENERATOR_BN, LATENT_PRIOR, SPECTRAL_NORM, SUPPORT, MethodParams, knob,
+                             method)
 
-from ..progress import progress as progress_bar
-from .common import (Counter, GeneratorFn, LogitFn, RefinementResult, check_finite, data_logit_and_grad,
-                     randn_from, snapshot_steps, to_data, uniform_from)
-from .support import BoundaryTracker
+if TYPE_CHECKING:
+    import torch
 
-if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
-    from .params import DDLSParams
+    from ..common import GeneratorFn, LogitFn, RefinementResult
+
+
+@method("ddls")
+@dataclass(frozen=True)
+class DDLSParams(MethodParams):
+    step_size_name, column = "eps", "DDLS"
+
+    discriminator: str = knob("model", **{**DISCRIMINATOR, "description": (
+        "model: the model's own choice (models.<m>.discriminator); raw: the model's own discriminator logit, as "
+        "DDLS (Che et al. 2020) uses its SN-GAN discriminator; finetuned: the finetune stage's density-ratio "
+        "estimator")})
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
+    eps: float = knob(0.01, "Langevin step (noise std sqrt(eps))", type="number", exclusiveMinimum=0)
+    steps: int = knob(25, type="integer", minimum=0)
+    snapshot_every: int = knob(5, type="integer", minimum=1)
+    mala: bool = knob(False, "Metropolis-adjusted (normal prior only)", type="boolean")
+    support: str = knob("reflect", "bounded (uniform) prior only: reflect (mirrored back into [-1, 1]; keeps the "
+                        "uniform law stationary, refine/methods/ddls.py), clip, or none", **SUPPORT)
+
+    def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
+        return run_ddls(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
+
+
 
 PRIOR_CHOICES = ("uniform", "normal")
 
@@ -51,7 +78,14 @@ def run_ddls(
     prior: str,
     progress: bool = False,
 ) -> RefinementResult:
-    """Refine G(z0) with DDLS (parameters: refine/params.py). A ``generator`` of None means G = identity."""
+    """Refine G(z0) with DDLS (parameters: DDLSParams above). A ``generator`` of None means G = identity."""
+    import torch
+
+    from ...progress import progress as progress_bar
+    from ..common import (Counter, RefinementResult, check_finite, data_logit_and_grad, randn_from, snapshot_steps,
+                          to_data)
+    from ..support import BoundaryTracker
+
     if prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
     eps = float(params.eps)
@@ -75,7 +109,7 @@ def run_ddls(
     z = z0.detach().clone()
     info = {"prior": prior, "mala": mala}
     if mala:
-        z, rate = _run_mala(z, nets, eps, steps, keep, snapshots, rng, progress)
+        z, rate = _run_mala(z, nets, params, steps, keep, snapshots, rng, progress)
         info["acceptance_rate"] = rate
         return RefinementResult(snapshots=snapshots, info={**info, **nets.info(steps)}, final_latents=z)
 
@@ -93,7 +127,7 @@ def run_ddls(
         with torch.no_grad():
             grad_e = z - g if prior == "normal" else -g
             z = boundary.step(z - 0.5 * eps * grad_e + math.sqrt(eps) * randn_from(z, rng))
-        check_finite(z, "ddls", k + 1, eps)
+        check_finite(z, params, k + 1)
     if steps > 0:
         snapshots[steps] = to_data(z, generator)
         boundary.snapshot(steps)
@@ -103,19 +137,27 @@ def run_ddls(
 
 def _energy_state(z, generator, logit_fn):
     """(G(z), E(z), grad E(z)) for the normal prior, from one forward and one backward."""
+    from ..common import data_logit_and_grad
+
     x, d, g = data_logit_and_grad(z, generator, logit_fn)
     return x, 0.5 * _sq_norm(z) - d, z - g
 
 
-def _run_mala(z, nets, eps, steps, keep, snapshots, rng, progress):
+def _run_mala(z, nets, params, steps, keep, snapshots, rng, progress):
     """Metropolis-adjusted Langevin, normal prior. Caches (G(z), E, grad E) of the current state so each
     step costs one forward and one backward (at the proposal) and snapshots need no extra forward."""
+    import torch
+
+    from ...progress import progress as progress_bar
+    from ..common import check_finite, randn_from, uniform_from
+
+    eps = float(params.eps)
     generator, logit_fn = nets.generator, nets.logit
     before = nets.snapshot()
     x, energy, grad_e = _energy_state(z, generator, logit_fn)
     snapshots[0] = x.clone()  # the base samples G(z0): the start state's forward made them
     nets.mark(0, nets.generated_alone(before))
-    check_finite(energy.unsqueeze(1), "ddls", 0, eps)
+    check_finite(energy.unsqueeze(1), params, 0)
     accepted_total = 0.0
     for k in progress_bar(range(steps), desc="ddls[mala]", leave=False, disable=not progress):
         if k > 0 and k in keep:
@@ -124,9 +166,9 @@ def _run_mala(z, nets, eps, steps, keep, snapshots, rng, progress):
         with torch.no_grad():
             mean_fwd = z - 0.5 * eps * grad_e
             z_prop = mean_fwd + math.sqrt(eps) * randn_from(z, rng)
-        check_finite(z_prop, "ddls", k + 1, eps)
+        check_finite(z_prop, params, k + 1)
         x_prop, e_prop, grad_e_prop = _energy_state(z_prop, generator, logit_fn)
-        check_finite(torch.cat([e_prop.unsqueeze(1), grad_e_prop.flatten(1)], 1), "ddls", k + 1, eps)
+        check_finite(torch.cat([e_prop.unsqueeze(1), grad_e_prop.flatten(1)], 1), params, k + 1)
         with torch.no_grad():
             log_q_fwd = -_sq_norm(z_prop - mean_fwd) / (2 * eps)  # log q(z' | z) + const
             log_q_bwd = -_sq_norm(z - (z_prop - 0.5 * eps * grad_e_prop)) / (2 * eps)  # log q(z | z')

@@ -12,22 +12,103 @@ clipped to [-clip, clip]. Latent space: y = z; uniform prior -> clamp z to [-1, 
 prior -> before each update, remove the radial part of the gradient (``radial: exact``, the tangent
 projection) or apply DOT.py's own rule (``radial: dot-release``, see ``dot_release_radial``).
 "naive" mode drops the distance term (pure gradient ascent on d / K).
+
+Its step size is ``lr``; its settings are compared with DOT's release (official.yaml dot.images). torch is
+imported inside the functions: the planner reads the parameter class without it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
 
-import torch
+from ..method_params import DISCRIMINATOR, GENERATOR_BN, LATENT_PRIOR, SPECTRAL_NORM, MethodParams, knob, method
 
-from ..progress import progress as progress_bar
-from ..runtime import latent_sampler
-from .common import (Counter, GeneratorFn, LogitFn, RefinementResult, check_finite, check_space, per_sample,
-                     snapshot_steps, to_data)
+if TYPE_CHECKING:
+    import torch
 
-if TYPE_CHECKING:  # the parameter class runs this module lazily: no import back at run time
-    from .params import DOTParams
+    from ..common import GeneratorFn, LogitFn, RefinementResult
+
+
+@method("dot")
+@dataclass(frozen=True)
+class DOTParams(MethodParams):
+    step_size_name, column = "lr", "DOT"
+
+    discriminator: str = knob("model", **DISCRIMINATOR)
+    generator_bn: Optional[str] = knob(None, **GENERATOR_BN)
+    spectral_norm: Optional[str] = knob(None, **SPECTRAL_NORM)
+    latent_prior: Optional[str] = knob(None, **LATENT_PRIOR)
+    space: str = knob("latent", enum=["latent", "data"])
+    lr: float = knob(0.01, type="number", exclusiveMinimum=0)
+    steps: int = knob(100, type="integer", minimum=0)
+    snapshot_every: int = knob(10, type="integer", minimum=1)
+    optimizer: str = knob("adam", enum=["adam", "sgd"])
+    betas: tuple = knob((0.0, 0.9), **{"$ref": "#/definitions/betas"})
+    k_eff: Any = knob("auto", "'auto' estimates it from the initial batch",
+                      anyOf=[{"const": "auto"}, {"type": "number", "exclusiveMinimum": 0}])
+    k_eff_pairs: int = knob(100, type="integer", minimum=1)
+    k_eff_repeats: int = knob(10, type="integer", minimum=1)
+    k_eff_scope: str = knob("batch", "batch: K estimated on each latent batch; run: once, on the first batch, "
+                            "then kept for the run (DOT's execute_dot.py estimates it once per run)",
+                            enum=["batch", "run"])
+    k_eff_sample: str = knob("batch", "where K's pairs come from: batch: random pairs of the batch's own samples; "
+                             "fresh: k_eff_pairs pairs of new latents drawn from the prior for each repeat, as DOT.py "
+                             "eff_k / eff_K do (AkinoriTanaka-phys/DOT DOT.py:15-37)", enum=["batch", "fresh"])
+    radial: str = knob("exact", "normal prior, latent space: exact removes the radial part of the gradient "
+                       "(tangent projection); dot-release subtracts z (g . z) / 11.31 as DOT.py does (11.31 = "
+                       "sqrt(128), fixed; not a projection)", enum=["exact", "dot-release"])
+    clip: float = knob(2.0, "data-space box [-clip, clip]", type="number", exclusiveMinimum=0)
+    naive: bool = knob(False, "drop the transport-distance term", type="boolean")
+    norm_eps: float = knob(0.001, type="number", minimum=0)
+
+    def run(self, z0, generator, logit_fn, rng, *, prior: str, progress: bool = False):
+        return run_dot(z0, generator, logit_fn, self, rng, prior=prior, progress=progress)
+
+    def after_first_batch(self, info: dict) -> "DOTParams":
+        if self.k_eff_scope == "run" and self.k_eff == "auto":
+            return dataclasses.replace(self, k_eff=info["k_eff"])
+        return self
+
+
+    def compared_with(self, spec: dict, cell):
+        """Against DOT's release (official.yaml dot.images), with the d the row follows."""
+        reasons, ours, theirs = dot_release_fields(spec, self, cell.refine, cell.entry, cell.table["dot"]["images"],
+                                                   cell.model_prior, cell.critic)
+        d, _ = cell.our_d(spec)
+        ours.update(d)
+        return reasons, ours, theirs
+
+
+def dot_release_fields(spec: dict, params: DOTParams, refine: dict, entry: dict, dot: dict, model_prior: str,
+                       own_critic: str) -> tuple[list[str], dict, dict]:
+    """(reasons, ours, theirs) of a DOT row against DOT's release (official.yaml dot.images). ``reasons``: why
+    the row cannot be official whatever its settings (a model DOT's loaders cannot run)."""
+    loadable = dot["loadable"]
+    reasons = []
+    if (entry["generator"]["kind"] not in loadable["generator_kinds"]
+            or entry["discriminator"]["kind"] not in loadable["discriminator_kinds"]):
+        reasons.append(f"DOT's release cannot run this model (its loaders, execute_dot.py:43-77, 96-118, build "
+                       f"chainer-gan-lib DCGANs and DOT's own nets only; the release's {entry['generator']['kind']} "
+                       "generator is none of them)")
+    k_eff = dot["k_eff"]
+    theirs = {"space": dot["space"], "optimizer": dot["optimizer"], "lr": dot["lr"], "steps": dot["steps"],
+              "snapshot_every": dot["showing_period"], "k_eff": k_eff["value"], "k_eff_pairs": k_eff["pairs"],
+              "k_eff_repeats": k_eff["repeats"], "k_eff_scope": k_eff["scope"], "k_eff_sample": k_eff["sample"],
+              "generator_bn": dot["generator_bn"], "spectral_norm": dot["spectral_norm"],
+              "latent_prior": dot["latent_prior_of"].get(entry["generator"]["kind"], "normal"),
+              "n_samples": dot["n_images"], "image_protocol": dot["image_protocol"],
+              "discriminator": dot["discriminator"], "d_phi": own_critic, "corrector": None}
+    ours = {key: spec.get(key) for key in ("space", "optimizer", "lr", "steps", "snapshot_every", "k_eff",
+                                            "k_eff_pairs", "k_eff_repeats", "k_eff_scope", "k_eff_sample")}
+    ours.update({"latent_prior": params.prior(model_prior), "generator_bn": params.bn_mode(refine["generator_bn"]),
+                 "spectral_norm": params.sn_mode(refine["spectral_norm"])})
+    if ours["latent_prior"] == "normal":  # the radial rule applies to a normal prior only
+        theirs["radial"], ours["radial"] = dot["radial"], spec["radial"]
+    return reasons, ours, theirs
+
 
 PRIOR_CHOICES = ("uniform", "normal")
 
@@ -41,6 +122,8 @@ def estimate_k_eff(
 ) -> float:
     """Mean over ``n_repeats`` of max over ``n_pairs`` random pairs (i != j) of |d_i - d_j| / ||y_i - y_j||
     (samples flattened). Pairs at zero distance are skipped. Deterministic given ``rng``."""
+    import torch
+
     n = y.shape[0]
     if n < 2 or n_pairs < 1 or n_repeats < 1:
         raise ValueError(f"estimate_k_eff needs >= 2 samples, n_pairs >= 1, n_repeats >= 1 "
@@ -73,6 +156,10 @@ def fresh_pairs_k_eff(
     """K from new latents, as DOT.py's eff_k (latent space) and eff_K (data space): each repeat draws two sets
     of ``n_pairs`` latents from ``prior``, pairs them row by row and takes max |d(G(z2)) - d(G(z1))| / ||z2 -
     z1|| (data space: / ||G(z2) - G(z1)||); the mean over repeats. ``like``: a latent batch (shape, device)."""
+    import torch
+
+    from ...runtime import latent_sampler
+
     if generator is None:
         raise ValueError("DOT: k_eff_sample 'fresh' draws new latents and needs the generator; use "
                          "k_eff_sample: batch for samples without one")
@@ -111,6 +198,10 @@ def dot_objective(
 
 def tangent_projection(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """g - (g.z / |z|^2) z per sample: the part of g tangent to the sphere through z."""
+    import torch
+
+    from ..common import per_sample
+
     gf, zf = g.flatten(1), z.flatten(1)
     coef = (gf * zf).sum(1) / (zf * zf).sum(1).clamp_min(torch.finfo(z.dtype).tiny)
     return g - per_sample(coef, z) * z
@@ -122,11 +213,17 @@ DOT_RELEASE_RADIAL_SCALE = 11.31  # DOT.py's constant (sqrt(128)), kept as is fo
 def dot_release_radial(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """g - z (g . z) / 11.31 per sample: DOT's update for a normal prior. Not a projection: it scales the
     radial part of g by 1 - |z|^2 / 11.31 (about -10 at |z|^2 = 128) instead of removing it."""
+    from ..common import per_sample
+
     coef = (g.flatten(1) * z.flatten(1)).sum(1) / DOT_RELEASE_RADIAL_SCALE
     return g - per_sample(coef, z) * z
 
 
 def _resolve_k_eff(y0, gen, logit_fn, params, rng, *, z0, generator, prior, space) -> tuple[float, bool]:
+    import torch
+
+    from ..common import to_data
+
     k = params.k_eff
     if k == "auto":
         sample = getattr(params, "k_eff_sample", "batch")
@@ -158,7 +255,12 @@ def run_dot(
     prior: str,
     progress: bool = False,
 ) -> RefinementResult:
-    """Refine G(z0) with DOT (parameters: refine/params.py)."""
+    """Refine G(z0) with DOT (parameters: DOTParams above)."""
+    import torch
+
+    from ...progress import progress as progress_bar
+    from ..common import Counter, RefinementResult, check_finite, check_space, snapshot_steps, to_data
+
     space = check_space(params.space)
     if space == "latent" and prior not in PRIOR_CHOICES:
         raise ValueError(f"unknown latent prior {prior!r}: choose one of {', '.join(PRIOR_CHOICES)}")
@@ -215,7 +317,7 @@ def run_dot(
                 y.clamp_(-float(clip), float(clip))
             elif space == "latent" and prior == "uniform":
                 y.clamp_(-1.0, 1.0)
-        check_finite(y.detach(), "dot", k + 1, lr)
+        check_finite(y.detach(), params, k + 1)
 
     with torch.no_grad():
         x_end = to_data(y.detach(), gen)
