@@ -13,7 +13,7 @@ measures, on a finished run's models:
    each), its mass off the data (farther than 4 sigma) and its energy distance to the data; DRS's law is
    p_G times its acceptance probability;
 3. MH-GAN chains as the pipeline runs them (K = 640 from G(z0)), simulated on one shared proposal stream per
-   dataset, and the project's own DRS (refine/rejection.run_drs) with gamma 0 and the reference's 95th
+   dataset, and the project's own DRS (refine/methods/drs.run_drs, on d uncalibrated) with gamma 0 and the reference's 95th
    percentile;
 4. the Platt slope's spread over fit draws of the pipeline's size (2,000 + 2,000) and at 20 times that;
 5. calibration curves: binned P(real | d) on fresh points against each fitted calibrator (figure).
@@ -41,8 +41,8 @@ from sklearn.isotonic import IsotonicRegression
 from dgflow_bench.data.toy2d import MODES_25G, STD_25G, sample_toy2d
 from dgflow_bench.metrics.toy2d import _high_quality_mask, energy_distance, high_quality_fraction
 from dgflow_bench.models.store import load_model_file
-from dgflow_bench.refine.params import DRSParams
-from dgflow_bench.refine.rejection import fit_platt, run_drs
+from dgflow_bench.refine.calibration import fit_platt
+from dgflow_bench.refine.methods.drs import DRSParams, run_drs
 from dgflow_bench.runtime import latent_sampler
 from toy2d_densities import GridKDE, log_p_data, select_bandwidth
 
@@ -260,9 +260,9 @@ def _drs(gen, latent, net, reference, dataset) -> dict:
     out = {}
     for name, pct in (("gamma0", None), ("pct95", 95.0)):
         z0 = latent_sampler(latent["prior"], latent["dim"], torch.device("cpu"))(CHAINS, torch.Generator().manual_seed(SEED + 6))
-        res = run_drs(z0, gen, net, DRSParams(gamma_percentile=pct), torch.Generator().manual_seed(SEED + 8),
+        res = run_drs(z0, gen, net, DRSParams(gamma_percentile=pct, calibration="none", snapshot_at=(), max_proposals_per_sample=1000), torch.Generator().manual_seed(SEED + 8),
                       prior=latent["prior"])
-        x = res.snapshots[1].double().numpy()
+        x = res.snapshots[max(res.snapshots)].double().numpy()
         out[name] = {"energy": energy_distance(x, reference, unbiased=True), "hq_pct": 100 * high_quality_fraction(x, dataset),
                      **{k: res.info[k] for k in ("acceptance_rate", "proposals_per_sample", "gamma", "max_logit",
                                                  "filled_without_acceptance")}}
