@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from dgflow_bench.catalog import DATASETS, MODELS  # noqa: E402
 from dgflow_bench.config import corrector_base, raw_logit_from, run_settings, uses_finetuned, validate  # noqa: E402
-from dgflow_bench.data.images import DATASETS as IMAGE_DATASETS  # noqa: E402
+from dgflow_bench.data.image_rows import IMAGE_DATASETS  # noqa: E402
 from dgflow_bench.preflight import resolve_paths  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def network_flops(model: str, dataset: str, config: dict) -> tuple[float, float,
     """(G, d, training nets) forward FLOPs per sample. d is the model's own critic, or for a model without one
     the critic of the model it borrows (logit_from / the corrector's base); the training nets are the rest
     (a VAE's encoder, a kernel GAN's feature critic, a GAN's critic)."""
-    size = IMAGE_DATASETS[dataset][1]
+    size = IMAGE_DATASETS[dataset].resolution
     arch = config["models"][model].get("arch", {})
     nets = MODELS[model].build(arch, {"channels": 3, "image_size": size})
     latent = MODELS[model].latent(arch)
@@ -62,7 +62,7 @@ def network_flops(model: str, dataset: str, config: dict) -> tuple[float, float,
     if "critic" in nets:
         return g, forward_flops(nets["critic"], image), others
     lender = raw_logit_from(config, model, dataset) or corrector_base(config, model, dataset)
-    lender_size = IMAGE_DATASETS[lender["dataset"]][1]  # the STL10 32 px rows borrow a 48 px critic
+    lender_size = IMAGE_DATASETS[lender["dataset"]].resolution  # the STL10 32 px rows borrow a 48 px critic
     lent = MODELS[lender["model"]].build(config["models"][lender["model"]].get("arch", {}),
                                          {"channels": 3, "image_size": lender_size})
     return g, forward_flops(lent["critic"], torch.zeros(1, 3, lender_size, lender_size)), others

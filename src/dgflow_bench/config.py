@@ -74,8 +74,9 @@ def validate(config: dict) -> dict:
     def fill_defaults(validator, properties, instance, subschema):
         if isinstance(instance, dict):
             for key, sub in properties.items():
-                if "default" in sub:
-                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+                found, default = _default_of(sub, schema["definitions"])
+                if found:
+                    instance.setdefault(key, copy.deepcopy(default))
         yield from base.VALIDATORS["properties"](validator, properties, instance, subschema)
 
     validator = jsonschema.validators.extend(base, {"properties": fill_defaults})(schema)
@@ -87,6 +88,19 @@ def validate(config: dict) -> dict:
     check_density_ratio_bases(config)
     check_logit_sources(config)
     return config
+
+
+def _default_of(sub: dict, definitions: dict) -> tuple[bool, object]:
+    """(found, default) of a property: the default written beside it, else its ``$ref`` definition's own (a
+    chain of refs followed), so a definition's default is written once, in the definition."""
+    seen = set()
+    while "default" not in sub and "$ref" in sub and sub["$ref"] not in seen:
+        seen.add(sub["$ref"])
+        prefix = "#/definitions/"
+        if not sub["$ref"].startswith(prefix):
+            raise ValueError(f"schema $ref {sub['$ref']!r}: only {prefix}<name> refs are followed")
+        sub = definitions[sub["$ref"][len(prefix):]]
+    return ("default" in sub), sub.get("default")
 
 
 def check_overrides(config: dict, validator) -> None:

@@ -10,6 +10,8 @@ The file is an uncompressed zip of ``.npy`` members (``np.load`` opens it like a
 - ``s<step>/b<k>`` one shard:   the samples of batch k at that step (uint8 images, float32 points, ...)
 - ``r<r>/...``      the same members for refinement seed r >= 1 (``refine.seeds``: the run repeated from other
   latents and noise); the unprefixed members are seed 0, so a one-seed file is what it always was
+- ``seed_indices`` int64 (R,)   the file's index of its refinement seeds, 0 .. R-1, written last: readers
+  take the seed axis from it, never from member names
 
 Members are streamed into the zip (``zipfile`` writes each as it comes) under a temporary name that is
 renamed onto the final path only when the writer closes cleanly, so a killed job leaves nothing behind.
@@ -18,7 +20,6 @@ renamed onto the final path only when the writer closes cleanly, so a killed job
 from __future__ import annotations
 
 import contextlib
-import re
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -38,15 +39,19 @@ def _prefix(seed_index: int) -> str:
     return "" if seed_index == 0 else f"r{int(seed_index)}/"
 
 
+_SEED_INDEX = "seed_indices"
+
+
 class SnapshotWriter:
-    def __init__(self, archive: zipfile.ZipFile, seed_index: int = 0) -> None:
-        self._zip, self._prefix = archive, _prefix(seed_index)
+    def __init__(self, archive: zipfile.ZipFile, seed_index: int = 0, finished: list[int] | None = None) -> None:
+        self._zip, self._prefix, self._seed_index = archive, _prefix(seed_index), int(seed_index)
+        self._finished = [] if finished is None else finished  # shared by the writers of one file
         self._steps: list[int] | None = None
         self._batch_sizes: list[int] = []
 
     def for_seed(self, seed_index: int) -> "SnapshotWriter":
         """The writer of refinement seed ``seed_index`` in the same file (0 is this one)."""
-        return self if seed_index == 0 else SnapshotWriter(self._zip, seed_index)
+        return self if seed_index == 0 else SnapshotWriter(self._zip, seed_index, self._finished)
 
     def _put(self, name: str, array: np.ndarray) -> None:
         with self._zip.open(self._prefix + name + ".npy", "w", force_zip64=True) as member:
@@ -77,7 +82,14 @@ class SnapshotWriter:
         self._put("batch_sizes", np.asarray(self._batch_sizes, dtype=np.int64))
         if final_latents is not None:
             self._put("final_latents", final_latents)
-        self._put("latents", latents)  # last: its presence marks a finished file
+        self._put("latents", latents)  # last: its presence marks a finished seed
+        self._finished.append(self._seed_index)
+
+    def write_index(self) -> None:
+        """The file's seed index (written once, after every seed finished)."""
+        if sorted(self._finished) != list(range(len(self._finished))):
+            raise ValueError(f"refinement seeds {sorted(self._finished)} finished: not 0 .. R-1, one each")
+        self._put(_SEED_INDEX, np.arange(len(self._finished), dtype=np.int64))
 
 
 @contextlib.contextmanager
@@ -89,6 +101,7 @@ def write_snapshots(path: str | Path) -> Iterator[SnapshotWriter]:
             yield writer
             if "latents.npy" not in archive.namelist():
                 raise ValueError("SnapshotWriter.finish(latents) was not called")
+            writer.write_index()
 
 
 class Snapshots:
@@ -100,8 +113,7 @@ class Snapshots:
         self.steps: list[int] = [int(s) for s in npz[self._prefix + "steps"]]
         self.batch_sizes: list[int] = [int(n) for n in npz[self._prefix + "batch_sizes"]]
         self.n_samples = int(sum(self.batch_sizes))
-        # seeds 1, 2, ... exist while their completion marker (latents) does
-        self.n_seeds = 1 + sum(1 for name in npz.files if re.fullmatch(r"r\d+/latents", name))
+        self.n_seeds = _seed_count(npz)
 
     def for_seed(self, seed_index: int) -> "Snapshots":
         if not 0 <= seed_index < self.n_seeds:
@@ -143,6 +155,17 @@ class Snapshots:
             parts.append(shard[:limit - have])
             have += len(parts[-1])
         return np.concatenate(parts)
+
+
+def _seed_count(npz) -> int:
+    """R, from the file's seed index. A file written before the index holds seeds 0, 1, ... for as long as
+    their completion markers exist (read so, not renamed: such files stay readable)."""
+    if _SEED_INDEX in npz.files:
+        return len(npz[_SEED_INDEX])
+    count = 1
+    while f"{_prefix(count)}latents" in npz.files:
+        count += 1
+    return count
 
 
 @contextlib.contextmanager

@@ -35,6 +35,39 @@ def test_defaults_fill_in_from_the_schema():
     assert MINIMAL["methods"]["flow"] == {"kind": "dgflow"}, "validation must not mutate its input"
 
 
+def test_a_definitions_default_is_filled_where_it_is_referenced():
+    # d_phi_dataset's and logit_from's defaults are written once, in their definitions
+    config = validate({"datasets": {"cifar10": {}}, "methods": {"flow": {"kind": "dgflow"}},
+                       "models": {"sn-dcgan-ns": {"datasets": ["cifar10"]}, "glow": {"datasets": ["cifar10"]}}})
+    assert config["models"]["sn-dcgan-ns"]["d_phi_dataset"] == {"stl10-32": "stl10-48"}
+    assert config["models"]["sn-dcgan-ns"]["logit_from"] is None
+    assert config["models"]["glow"]["d_phi_dataset"] == {"stl10-32": "stl10-48"}
+    # a default written beside the $ref still wins (glow borrows SN-DCGAN's critic)
+    assert config["models"]["glow"]["logit_from"] == {"model": "sn-dcgan-ns", "source": "trained"}
+    # a dataset the config does not list gets no block (the definitions carry no default)
+    assert set(config["datasets"]) == {"cifar10"}
+
+
+def test_no_default_is_copied_beside_a_ref():
+    from dgflow_bench.config import load_schema
+
+    definitions = load_schema()["definitions"]
+
+    def copies(node, where=""):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            target = definitions.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/definitions/") else None
+            if target is not None and "default" in node and node["default"] == target.get("default", object()):
+                yield where
+            for key, value in node.items():
+                yield from copies(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from copies(value, f"{where}[{i}]")
+
+    assert list(copies(definitions)) == []
+
+
 @pytest.mark.parametrize("patch, message", [
     ({"methods": {"flow": {"kind": "dgflow", "etaa": 1}}}, "methods.flow: Additional properties are not allowed ('etaa'"),
     ({"methods": {"flow": {"kind": "dgflow", "f": "TV"}}}, "methods.flow.f: 'TV' is not one of"),

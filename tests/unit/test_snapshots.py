@@ -60,3 +60,40 @@ def test_inconsistent_batches_are_refused(tmp_path):
         with write_snapshots(tmp_path / "s.npz") as writer:
             writer.add_batch(_batches(rng, [2], [0])[0])
             writer.finish(np.zeros((3, 2)))
+
+
+def _two_seed_file(path, rng):
+    with write_snapshots(path) as writer:
+        for seed in range(2):
+            one = writer.for_seed(seed)
+            one.add_batch(_batches(rng, [2], [0, 3])[0])
+            one.finish(np.full((2, 4), seed, dtype=np.float32))
+
+
+def test_the_seed_axis_is_the_files_own_index(tmp_path):
+    rng = np.random.default_rng(3)
+    _two_seed_file(tmp_path / "s.npz", rng)
+    with np.load(tmp_path / "s.npz") as raw:
+        np.testing.assert_array_equal(raw["seed_indices"], [0, 1])
+    with open_snapshots(tmp_path / "s.npz") as snaps:
+        assert snaps.n_seeds == 2 and snaps.for_seed(1).latents[0, 0] == 1
+        with pytest.raises(KeyError, match="holds 2"):
+            snaps.for_seed(2)
+    # a file written before the index (seed 0 unprefixed, r1/ ...) still reads with its seeds
+    with zipfile.ZipFile(tmp_path / "s.npz") as src, zipfile.ZipFile(tmp_path / "old.npz", "w") as dst:
+        for info in src.infolist():
+            if info.filename != "seed_indices.npy":
+                dst.writestr(info, src.read(info))
+    with open_snapshots(tmp_path / "old.npz") as snaps:
+        assert snaps.n_seeds == 2
+
+
+def test_seeds_must_finish_in_order_one_each(tmp_path):
+    rng = np.random.default_rng(4)
+    with pytest.raises(ValueError, match="not 0 .. R-1"):
+        with write_snapshots(tmp_path / "s.npz") as writer:
+            for seed in (0, 2):
+                one = writer.for_seed(seed)
+                one.add_batch(_batches(rng, [2], [0])[0])
+                one.finish(np.zeros((2, 4), dtype=np.float32))
+    assert not (tmp_path / "s.npz").exists()

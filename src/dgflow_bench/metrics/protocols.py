@@ -5,16 +5,18 @@ itself: whether images are rounded to uint8 before the extractor sees them, whic
 and how they are brought to the generator's resolution, how many samples and IS splits.
 
 - 'dgflow-legacy': as the DGflow paper measured (docs/method.md §5): generated images as float [0, 255],
-  never rounded; CIFAR10 reference = all 60k train+test images; STL10 48 px = 100k unlabeled images,
-  96 -> 48 by 2x2 average pooling (also kept as float); IS with 10 consecutive splits of 50k samples.
-- 'clean': what an image saved as PNG would give: uint8 input (rounded after any resize), reference = the
-  training split the generators were trained on (CIFAR10 train 50k, STL10 unlabeled 100k).
+  never rounded; IS with 10 consecutive splits of 50k samples.
+- 'clean': what an image saved as PNG would give: uint8 input (rounded after any resize).
+Which real images each protocol compares with is a fact of the dataset: its row's ``references``
+(data/image_rows.py: e.g. CIFAR10's legacy reference is all 60k train + test images, STL10 48 px all 100k
+unlabeled images pooled 96 -> 48 in float; 'clean' takes the training split the generators were trained on).
 """
 
 from __future__ import annotations
 
 import copy
 
+from ..data.image_rows import reference_set
 # the image kernels live below both the data stage and the metrics (imaging.py); the protocols name them
 from ..imaging import QUANTISATIONS, RESIZE_MODES, as_image_tensor, quantise_images, resize_images  # noqa: F401
 
@@ -37,11 +39,6 @@ PROTOCOLS: dict[str, dict] = {
         "is_splits": 10,
         "fid_feature": "pool",  # 2048-d pool3 features
         "is_feature": "probs",  # softmax of the 1008 bias-free logits, as the original IS code
-        "references": {
-            ("cifar10", 32): {"split": "trainval", "n_images": 60_000, "resize": "none"},
-            ("stl10", 48): {"split": "unlabeled", "n_images": 100_000, "resize": "avgpool2"},
-            ("stl10", 32): {"split": "unlabeled", "n_images": 100_000, "resize": "bilinear"},
-        },
     },
     "clean": {
         "quantisation": "uint8",
@@ -49,11 +46,6 @@ PROTOCOLS: dict[str, dict] = {
         "is_splits": 10,
         "fid_feature": "pool",
         "is_feature": "probs",
-        "references": {
-            ("cifar10", 32): {"split": "train", "n_images": 50_000, "resize": "none"},
-            ("stl10", 48): {"split": "unlabeled", "n_images": 100_000, "resize": "avgpool2"},
-            ("stl10", 32): {"split": "unlabeled", "n_images": 100_000, "resize": "bilinear"},
-        },
     },
 }
 
@@ -66,10 +58,11 @@ def get_protocol(name: str) -> dict:
 
 
 def reference_spec(protocol: str, dataset: str, resolution: int) -> dict:
-    """The reference images a protocol prescribes for (dataset, generator resolution)."""
-    refs = get_protocol(protocol)["references"]
-    key = (dataset, int(resolution))
-    if key not in refs:
-        raise KeyError(f"protocol {protocol!r} defines no reference for {dataset} at {resolution} px; "
-                       f"known: {sorted(refs)}")
-    return dict(refs[key])
+    """The reference images a protocol prescribes for an archive's images (``dataset``: its source name, e.g.
+    'cifar10') at the generator's resolution, from the dataset rows: {'split', 'n_images', 'resize'}."""
+    get_protocol(protocol)  # an unknown protocol is named as such
+    found = reference_set(protocol, dataset, resolution)
+    if found is None:
+        raise KeyError(f"protocol {protocol!r} defines no reference for {dataset} at {resolution} px (no image "
+                       f"dataset row of source {dataset!r} at {resolution} px has one)")
+    return {"split": found.split, "n_images": found.n_images, "resize": found.resize}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .spread import at_step
 from .styles import run_styles
 
 # matplotlib is imported where a figure is drawn: the suites read cost_figure_paths at plan time
@@ -70,9 +71,12 @@ def cost_curve(result: dict, metric: str, one_off: float = 0.0,
     by_step = _by_step(result)
     if base is not None and 0 in by_step:
         by_step[0] = base
-    spread = {r["step"]: r.get(metric) for r in result.get("per_step_std") or []}
-    return [(by_step[r["step"]] + (one_off if r["step"] else 0.0), r[metric], spread.get(r["step"]))
-            for r in result["per_step"] if r["step"] in by_step and isinstance(r.get(metric), (int, float))]
+    points = []
+    for step in (r["step"] for r in result["per_step"] if r["step"] in by_step):
+        mean, std = at_step(result, step)
+        if isinstance(mean.get(metric), (int, float)):
+            points.append((by_step[step] + (one_off if step else 0.0), mean[metric], std.get(metric)))
+    return points
 
 
 def _label(result: dict) -> str:

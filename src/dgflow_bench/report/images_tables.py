@@ -16,6 +16,7 @@ from ..io import write_text
 from ..refine.methods import register_builtin
 from ..registry import METHODS
 from .published import PublishedValue, parse_metric_name
+from .spread import at_step, mean_pm_std
 from .tables import _latex_escape, run_status
 
 ROW_KEYS = ["dataset", "model", "source", "metric"]
@@ -61,16 +62,7 @@ def method_columns(methods: dict[str, dict], column_order=FID_COLUMN_ORDER,
 
 
 def final_metrics(result: dict) -> dict[str, float]:
-    final = [r for r in result["per_step"] if r["step"] == result["final_step"]]
-    if len(final) != 1:
-        raise ValueError(f"{result.get('method')}: no metrics at the configured final step {result['final_step']}")
-    return {k: v for k, v in final[0].items() if k != "step"}
-
-
-def final_spread(result: dict) -> dict[str, float]:
-    """Standard deviations over refinement seeds at the final step ({} for a one-seed run)."""
-    rows = [r for r in result.get("per_step_std") or [] if r["step"] == result["final_step"]]
-    return {k: v for k, v in (rows[0].items() if rows else []) if k != "step" and v is not None}
+    return at_step(result)[0]
 
 
 @dataclass
@@ -114,13 +106,13 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         if setting is not None:
             cell = (result["dataset"], result["model"], result["source"], by_method[result["method"]].label)
             settings[cell] = setting["setting"]
-        spread = final_spread(result)
-        for name, value in final_metrics(result).items():
+        means, spread = at_step(result)
+        for name, value in means.items():
             parsed = parse_metric_name(name)
             if parsed is not None and parsed.kind == kind:
                 key = (result["dataset"], result["model"], result["source"], name)
                 cells.setdefault(key, {})[by_method[result["method"]].label] = value
-                if name in spread:
+                if spread.get(name) is not None:
                     spreads[key + (by_method[result["method"]].label,)] = spread[name]
     mine = {(p.dataset, p.model, p.column): p for p in published if p.metric == kind}
     markers: dict[tuple[str, str], int] = {}
@@ -142,8 +134,9 @@ def method_table(results: list[dict], columns: list[MethodColumn], kind: str,
         for column in columns:
             value = cells[key].get(column.label)
             row[column.label], shown[column.label] = value, _fmt(value, paper_style)
-            if key + (column.label,) in spreads and value is not None:
-                shown[column.label] += f" ± {_fmt(spreads[key + (column.label,)], paper_style)}"
+            if value is not None:
+                shown[column.label] = mean_pm_std(value, spreads.get(key + (column.label,)),
+                                                  lambda v: _fmt(v, paper_style))
             if (dataset, model, _source, column.label) in diverged and value is not None:
                 shown[column.label] += " †"
             if settings.get((dataset, model, _source, column.label)) == "variant" and value is not None:

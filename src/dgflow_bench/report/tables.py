@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from ..io import read_json, write_text
 from .cost import one_off_columns
+from .spread import at_step, mean_pm_std
 
 ID_COLUMNS = ["dataset", "model", "source", "method", "discriminator", "setting", "step", "seeds", "status"]
 
@@ -22,17 +23,16 @@ def final_rows(metric_files: list[str], results: list[dict] | None = None) -> pd
     rows = []
     one_off = one_off_columns(results)
     for path, result, amortised in zip(metric_files, results, one_off, strict=True):
-        final = [r for r in result["per_step"] if r["step"] == result["final_step"]]
-        if len(final) != 1:
-            raise ValueError(f"{path}: no metrics at the configured final step {result['final_step']}")
+        try:
+            mean, std = at_step(result)  # several refinement seeds: the means, their stds beside
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         rows.append({"dataset": result["dataset"], "model": result["model"], "source": result["source"],
                      "method": result["method"], "discriminator": result.get("discriminator", ""),
-                     "status": run_status(result), **final[0]})
+                     "status": run_status(result), "step": result["final_step"], **mean})
         if result.get("setting") is not None:  # suites with official settings: official | variant per row
             rows[-1]["setting"] = result["setting"]["setting"]
-        if result.get("per_step_std"):  # several refinement seeds: the metrics above are their means
-            spread = next(r for r in result["per_step_std"] if r["step"] == result["final_step"])
-            rows[-1].update({f"{k}{STD_SUFFIX}": v for k, v in spread.items() if k != "step"})
+        rows[-1].update({f"{k}{STD_SUFFIX}": v for k, v in std.items()})
         rows[-1]["seeds"] = result.get("n_seeds", 1)
         if result.get("sampling"):  # rejection methods: what each output sample cost
             rows[-1].update(result["sampling"])
@@ -91,8 +91,9 @@ def _with_spread(frame: pd.DataFrame) -> pd.DataFrame:
     shown = frame.astype(object).where(frame.notna(), None)
     for std in [c for c in frame.columns if c.endswith(STD_SUFFIX)]:
         metric = std[: -len(STD_SUFFIX)]
-        shown[metric] = pd.Series([m if m is None or s is None else f"{m:.4g} ± {s:.2g}"
-                                   for m, s in zip(shown[metric], shown[std])], index=shown.index, dtype=object)
+        cells = [m if m is None or s is None else mean_pm_std(m, s, "{:.4g}".format, "{:.2g}".format)
+                 for m, s in zip(shown[metric], shown[std])]
+        shown[metric] = pd.Series(cells, index=shown.index, dtype=object)
         shown = shown.drop(columns=std)
     return shown.where(shown.notna(), None)  # a column of None alone turns NaN on assignment
 

@@ -72,12 +72,15 @@ class DatasetEntry:
     """write(params, seed, out .npz) -> summary; the npz holds 'train' and 'heldout' (+ what the suite needs).
     schema: the JSON schema of ``datasets.<name>`` (usually a $ref into the config schema's definitions);
     check_root(spec, config_key): raises FileNotFoundError / ValueError, naming the fix, when a local
-    ``root`` lacks what ``write`` reads (the plan-time check, before any job runs)."""
+    ``root`` lacks what ``write`` reads (the plan-time check, before any job runs);
+    row: the suite's record of the dataset, where its code reads facts per dataset (the image suite: a
+    data.image_rows.ImageDataset, found by the metric protocols and reference images)."""
 
     suite: str
     write: Callable[[dict, int, str], dict]
     schema: dict
     check_root: Optional[Callable[[dict, str], None]] = None
+    row: Any = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ tables and figures of report/images.py."""
 
 from __future__ import annotations
 
+from ..data.image_rows import IMAGE_DATASETS, ImageDataset
 from ..registry import DATASETS, MODELS, SUITES
 from ..training.family import GanFamily
 from ..report.cost import cost_figure_paths
@@ -43,23 +44,58 @@ MODALITY = Modality(data_info=_data_info, load_train=_load_train,
                     to_model_input=lambda batch, info: batch.float() / 127.5 - 1.0, to_storage=_to_storage)
 
 
-def _dataset(name: str):
+def _dataset(name: str, row: ImageDataset):
     def write(params: dict, seed: int, out: str) -> dict:
         from pathlib import Path
 
         from ..data import images
 
-        source = images.DATASETS[name][0]
-        md5 = {"cifar10": images.CIFAR10_MD5, "stl10": images.STL10_MD5}[source]
         # a local root is used as is (never downloads); null downloads params['url'] next to the data once
-        folder = images.ensure_archive(params.get("root"), params["url"], Path(out).parent / "download", md5,
-                                       config_key=f"datasets.{name}.root")
+        folder = images.ensure_archive(params.get("root"), row.archive, Path(out).parent / "download",
+                                       row.archive.md5, config_key=f"datasets.{name}.root", url=params.get("url"))
         kwargs = {"splits": params.get("splits"), "seed": seed}
-        if source == "stl10":
+        if row.heldout_split is None:  # a seeded held-out subset
             kwargs.update(heldout_size=params["heldout_size"], heldout_in_train=params["heldout_in_train"])
-        return images.prepare_image_dataset(name, folder, out, **kwargs)
+        return images.prepare_image_dataset(name, folder, out, row=row, **kwargs)
 
     return write
+
+
+def _root_check(row: ImageDataset):
+    def check(spec: dict, key: str) -> None:
+        from ..data.images import ensure_archive
+
+        ensure_archive(spec["root"], row.archive, spec["root"], config_key=key)
+
+    return check
+
+
+def row_schema(row: ImageDataset, description: str = "") -> dict:
+    """The ``datasets.<name>`` block of a row registered without a schema of its own: root, url, splits (and
+    the seeded held-out subset's size and rule, for a row without a held-out split)."""
+    allowed = list(row.archive.split_files) if row.heldout_split else list(row.default_splits)
+    properties = {
+        "root": {"description": f"folder holding the extracted {row.archive.folder}/ (or that folder); null: "
+                                "download url", "type": ["string", "null"], "default": None},
+        "url": {"type": "string", "default": row.archive.url},
+        "splits": {"description": "archive splits in 'train'", "type": "array", "minItems": 1, "uniqueItems": True,
+                   "items": {"enum": allowed}, "default": list(row.default_splits)},
+    }
+    if row.heldout_split is None:
+        properties["heldout_size"] = {"description": "seeded subset kept as 'heldout'", "type": "integer",
+                                      "minimum": 1, "default": 10_000}
+        properties["heldout_in_train"] = {"description": "keep the held-out images in 'train'", "type": "boolean",
+                                          "default": True}
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            **({"description": description} if description else {})}
+
+
+def register_image_dataset(name: str, row: ImageDataset, schema: dict | None = None) -> DatasetEntry:
+    """The one call that adds an image dataset: its row (data/image_rows.ImageDataset) registered with
+    registry.DATASETS with its data-stage writer, plan-time root check and config block (``schema``, default
+    built from the row)."""
+    return DATASETS.register(name, DatasetEntry(NAME, _dataset(name, row), schema or row_schema(row),
+                                                check_root=_root_check(row), row=row))
 
 
 def _image_size(info: dict, family: str) -> int:
@@ -130,12 +166,6 @@ def _dot_dcgan_files(dataset: str, model: str, params: dict) -> tuple[dict, dict
 
     names = dot_image_filenames(dataset, model, params["image_files"], params["image_iteration"])
     return names, {n: h.lower() for n, h in (params.get("image_sha256") or {}).items()}
-
-
-def _check_root(spec: dict, key: str) -> None:
-    from ..data.images import ensure_archive
-
-    ensure_archive(spec["root"], spec["url"], spec["root"], config_key=key)
 
 
 def _sample_storage(evaluate: dict) -> str:
@@ -219,12 +249,12 @@ SUITES.register(NAME, Suite(
     key.startswith(("image_", "release_")), sample_storage=_sample_storage, preview=image_grid_writer,
     official=_official,
 ))
-for _name, _description in (("cifar10", ""), ("stl10-48", ""),
-                            ("stl10-32", "STL10's 100k unlabeled images, bilinear resize to 32 px")):
-    _ref = {"$ref": f"#/definitions/{'cifar10' if _name == 'cifar10' else 'stl10'}_dataset"}
-    DATASETS.register(_name, DatasetEntry(NAME, _dataset(_name), {**_ref, **({"description": _description}
-                                                                             if _description else {})},
-                                          check_root=_check_root))
+# the built-in rows' config blocks: definitions of the config schema (their descriptions make the reference)
+_BLOCKS = {"cifar10": {"$ref": "#/definitions/cifar10_dataset"}, "stl10-48": {"$ref": "#/definitions/stl10_dataset"},
+           "stl10-32": {"$ref": "#/definitions/stl10_dataset",
+                        "description": "STL10's 100k unlabeled images, bilinear resize to 32 px"}}
+for _name, _row in IMAGE_DATASETS.items():
+    register_image_dataset(_name, _row, _BLOCKS[_name])
 for _name, _critic, _loss, _description in (
     ("sn-dcgan-hinge", "sn", "hinge", "DCGAN G + SN-DCGAN D, hinge loss"),
     ("sn-dcgan-ns", "sn", "ns", "DCGAN G + SN-DCGAN D, non-saturating loss"),
