@@ -1,6 +1,7 @@
-"""A user's method as one new file in a package of their own, run through `python -m snakemake`: the config
-names the module in `extensions`, the planner and every job import it, and nothing in the repository changes.
-(catalog.load_extensions; the in-process variant, with a model family too, is tests/unit/test_extending.py.)"""
+"""A user's method as one new file and an image dataset as one new row, in a package of their own, run through
+`python -m snakemake`: the config names the modules in `extensions`, the planner and every job import them,
+and nothing in the repository changes. (catalog.load_extensions; the in-process variants: a model family in
+tests/unit/test_extending.py, an image dataset row through the stages in tests/unit/test_data_image_rows.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -50,15 +52,56 @@ class ShiftParams(MethodParams):
                                 final_latents=z0 + self.shift)
 '''
 
-# DATASET ROW: when image datasets are rows of a suite's table (branch `datasetrows`), the same package gets a
-# `datasets.py` adding a row, named in `extensions` too, and the config below a dataset of that name.
+# The dataset module, as a user would write it (the shape of the rows in src/dgflow_bench/data/image_rows.py): an
+# image dataset is one row, here a folder holding one .npy of 16 px uint8 images, pooled to 8 px by the data
+# stage, its seeded held-out subset and its training images the 'clean' protocol's FID reference.
+DATASET_FILE = '''
+from pathlib import Path
+
+import numpy as np
+
+from dgflow_bench.data.image_rows import ImageArchive, ImageDataset, ReferenceSet
+from dgflow_bench.suites.images import register_image_dataset
 
 
-def test_a_method_in_a_users_own_package_runs_through_snakemake(tmp_path):
+def count(folder: Path, split: str) -> int:
+    return int(np.load(folder / "images.npy", mmap_mode="r").shape[0])
+
+
+def chunks(folder: Path, split: str, size: int):
+    images = np.load(folder / "images.npy", mmap_mode="r")
+    for start in range(0, len(images), size):
+        yield np.ascontiguousarray(images[start:start + size]), None
+
+
+ARCHIVE = ImageArchive("dotsset", "https://example.invalid/dotsset.tar.gz", "dotsset", {"all": ("images.npy",)},
+                       16, count, chunks)
+register_image_dataset("dots-8px", ImageDataset(
+    ARCHIVE, resolution=8, resize="avgpool2", default_splits=("all",),
+    references={"clean": ReferenceSet("all", ("all",), 48, "avgpool2")}))
+'''
+N_IMAGES = 48  # the images the test writes into the row's folder (16 px, RGB); the row's reference N
+
+
+def _user_package(tmp_path: Path) -> Path:
+    """The user's package (my_methods: shift.py, datasets.py) under tmp_path/userpkg; returns that folder."""
     package = tmp_path / "userpkg" / "my_methods"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "shift.py").write_text(textwrap.dedent(METHOD_FILE))
+    (package / "datasets.py").write_text(textwrap.dedent(DATASET_FILE))
+    return package.parent
+
+
+def _snakemake(workdir: Path, userpkg: Path, *args: str) -> tuple[list[str], dict, subprocess.CompletedProcess]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(userpkg), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+    return cmd, env, subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def test_a_method_in_a_users_own_package_runs_through_snakemake(tmp_path):
+    userpkg = _user_package(tmp_path)
     workdir = tmp_path / "run"
     workdir.mkdir()
     config = {
@@ -72,10 +115,7 @@ def test_a_method_in_a_users_own_package_runs_through_snakemake(tmp_path):
         "methods": {"base": {"kind": "base"}, "shifted": {"kind": "toy-shift", "shift": 0.25}},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "userpkg"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    cmd, env, proc = _snakemake(workdir, userpkg)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     table = pd.read_csv(workdir / "results/tables/toy2d.csv")
@@ -91,3 +131,39 @@ def test_a_method_in_a_users_own_package_runs_through_snakemake(tmp_path):
     said = bad.stdout + bad.stderr
     assert bad.returncode != 0
     assert "extensions: module 'my_methods.shift' is not importable" in said and "PYTHONPATH" in said
+
+
+def test_an_image_dataset_row_and_a_method_in_a_users_own_package_run_through_snakemake(tmp_path):
+    """The same package's datasets.py adds an image dataset (one row, its data a folder the test writes) and
+    shift.py the method; a tiny SN-DCGAN is trained on it and refined by the base row and the user's method."""
+    userpkg = _user_package(tmp_path)
+    images = np.random.default_rng(0).integers(0, 256, (N_IMAGES, 3, 16, 16), dtype=np.uint8)
+    (tmp_path / "dots" / "dotsset").mkdir(parents=True)
+    np.save(tmp_path / "dots" / "dotsset" / "images.npy", images)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config = {
+        "seed": 5, "device": "cpu", "extensions": ["my_methods.datasets", "my_methods.shift"],
+        "datasets": {"dots-8px": {"root": str(tmp_path / "dots"), "heldout_size": 8}},
+        "models": {"sn-dcgan-hinge": {"datasets": ["dots-8px"], "arch": {"z_dim": 8, "g_ch": 16, "d_ch": 8},
+                                      "train": {"iterations": 30, "batch_size": 8, "checkpoint_every": 10}}},
+        "refine": {"n_samples": 16, "batch_size": 16, "seed": 3},
+        "methods": {"base": {"kind": "base"}, "shifted": {"kind": "toy-shift", "shift": 0.25}},
+        "evaluate": {"inception_weights": None, "is_splits": 2, "feature_batch_size": 16},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _, _, proc = _snakemake(workdir, userpkg)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    with np.load(workdir / "results/data/dots-8px.npz") as data:  # the row's reader and resize ran in the job
+        assert data["train"].shape == (N_IMAGES, 3, 8, 8) and data["heldout"].shape == (8, 3, 8, 8)
+    fid = pd.read_csv(workdir / "results/tables/images_fid.csv")
+    assert list(fid["dataset"]) == ["dots-8px"]
+    assert list(fid["metric"]) == [f"fid16_dots-8px-all-ref{N_IMAGES}_clean_RANDOM-WEIGHTS"]
+    assert {"Base", "Shift"} <= set(fid.columns) and np.isfinite(fid[["Base", "Shift"]].to_numpy(dtype=float)).all()
+    assert (fid["Shift"] != fid["Base"]).all()  # the shifted latents gave other images
+    record = read_json(workdir / "results/samples/dots-8px/sn-dcgan-hinge/trained/shifted.config.json")
+    assert record["info"]["shift"] == 0.25  # the user's run() ran on the user's dataset
+
+    rerun = _snakemake(workdir, userpkg)[2]
+    assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
