@@ -10,22 +10,11 @@ from dgflow_bench.models.corrected import CorrectedLogit
 from dgflow_bench.refine.method_params import EVALUATION_KEYS
 from dgflow_bench.training.corrector import train_corrector
 from dgflow_bench.training.density_ratio import PASS_KEYS, finetune_logistic, make_heldout
+from pass_hooks import Hooked
 
 BATCH, STEPS, EVERY, HELD = 16, 5, 2, 12
 # the hooks see backwards to parameters only (no input needs a gradient), which torch notes with a warning
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-
-
-class Hooked:
-    """Rows through a module by its own forward / full-backward hooks, apart from the tally."""
-
-    def __init__(self, module):
-        self.forward = self.backward = 0
-        module.register_forward_hook(lambda m, inputs, out: self._add("forward", inputs[0]))
-        module.register_full_backward_hook(lambda m, grad_in, grad_out: self._add("backward", grad_out[0]))
-
-    def _add(self, attr, tensor):
-        setattr(self, attr, getattr(self, attr) + tensor.shape[0])
 
 
 def normal_batch(n, gen):

@@ -13,6 +13,7 @@ from dgflow_bench.refine.methods.dgflow import DGflowParams
 from dgflow_bench.refine.methods.dot import DOTParams
 from dgflow_bench.refine.methods.drs import DRSParams
 from dgflow_bench.refine.methods.mhgan import MHGANParams
+from pass_hooks import Hooked
 
 N, S, EVERY = 8, 4, 2  # snapshots at 0, 2, 4
 
@@ -197,17 +198,6 @@ def test_every_snapshot_step_has_counts_and_the_last_is_the_total(params):
 
 
 # ---------- an independent count ----------
-
-class Hooked:
-    """Counts rows through a module by its own forward / full-backward hooks, apart from the method's counter."""
-
-    def __init__(self, module):
-        self.forward = self.backward = 0
-        module.register_forward_hook(lambda m, inputs, out: self._add("forward", inputs[0]))
-        module.register_full_backward_hook(lambda m, grad_in, grad_out: self._add("backward", grad_out[0]))
-
-    def _add(self, attr, tensor):
-        setattr(self, attr, getattr(self, attr) + tensor.shape[0])
 
 
 @pytest.mark.parametrize("params", [
