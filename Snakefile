@@ -33,9 +33,7 @@ config.update(_validated)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/preflight.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/models.smk"
-include: "workflow/rules/refine.smk"
+include: "workflow/rules/stages.smk"
 include: "workflow/rules/report.smk"
 
 
