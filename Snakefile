@@ -36,9 +36,7 @@ os.environ[EXTENSIONS_VARIABLE] = ",".join(config["extensions"])
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/preflight.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/models.smk"
-include: "workflow/rules/refine.smk"
+include: "workflow/rules/stages.smk"
 include: "workflow/rules/report.smk"
 
 

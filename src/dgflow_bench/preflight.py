@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import config as dg
 from .io import CorruptFileError, read_json
-from .layout import DATA, MODEL, intermediates, sidecar
+from .layout import DATA, MODEL, sidecar
+from .stage_table import intermediates
 from .catalog import DATASETS, MODELS, SOURCES, SUITES
 
 

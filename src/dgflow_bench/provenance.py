@@ -1,5 +1,6 @@
-"""Provenance hashes: each output's identity is a hash of the resolved parameters of everything that made it
-(data -> model -> discriminator -> refinement -> metrics -> report). Each rule passes its hash as a param, so
+"""Provenance hashes: each output's identity is the hash of its job's resolved parameters and of the
+provenance of every file the job reads (the stage table's input edges: data -> model -> discriminator ->
+refinement -> metrics -> report), so it follows every upstream knob. Each rule passes its hash as a param, so
 Snakemake reruns a job whenever any upstream knob changed, even when the upstream job itself failed and left
 nothing behind; the hash is also sealed into the output's sidecar (io.seal)."""
 
@@ -8,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from . import config as dg
-from .catalog import DATASETS, SOURCES
+from .stage_table import STAGES, Stage, edge_jobs, model_maker, producer_job
 
 
 def digest(obj) -> str:
@@ -17,45 +17,49 @@ def digest(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def parts(config: dict, stage: Stage, wildcards: dict, _memo: dict | None = None) -> dict:
+    """What a job's hash covers: its stage, wildcards and params, and {role: hash (or hashes)} of its inputs."""
+    memo = {} if _memo is None else _memo
+    hashes = {}
+    for edge in stage.inputs:
+        jobs = edge_jobs(config, edge, wildcards)
+        if jobs is not None:
+            found = [of(config, producer, names, memo) for producer, names in jobs]
+            hashes[edge.role] = found if edge.many else found[0]
+    return {"stage": stage.name, "wildcards": wildcards, "params": stage.params(config, wildcards),
+            "inputs": hashes}
+
+
+def of(config: dict, stage: Stage, wildcards: dict, _memo: dict | None = None) -> str:
+    """The provenance hash of one job (a report's reads each upstream job's once: ``_memo``)."""
+    memo = {} if _memo is None else _memo
+    key = (stage.name, tuple(sorted(wildcards.items())))
+    if key not in memo:
+        memo[key] = digest(parts(config, stage, wildcards, memo))
+    return memo[key]
+
+
+# the hashes by what they identify (tests, scripts)
+
 def data(config: dict, dataset: str) -> str:
-    return digest({"data": dg.data_params(config, dataset)})
+    return of(config, STAGES["data"], {"dataset": dataset})
 
 
 def model(config: dict, dataset: str, name: str, source: str) -> str:
-    if SOURCES[source].trained:
-        return digest({"data": data(config, dataset), "train": dg.train_params(config, dataset, name)})
-    return digest({"import": dg.import_params(config, source, name), "source": source, "dataset": dataset})
+    return of(config, *producer_job(model_maker, {"dataset": dataset, "model": name, "source": source}))
 
 
 def discriminator(config: dict, dataset: str, name: str, source: str) -> str:
-    parts = {"model": model(config, dataset, name, source), "data": data(config, dataset),
-             "finetune": dg.finetune_params(config, dataset, name, source)}
-    base = dg.corrector_base(config, name, dataset)
-    if base is not None:
-        parts["base"] = model(config, base["dataset"], base["model"], base["source"])
-    return digest(parts)
+    return of(config, STAGES["finetune_discriminator"], {"dataset": dataset, "model": name, "source": source})
 
 
 def refinement(config: dict, dataset: str, name: str, source: str, method: str) -> str:
-    parts = {"model": model(config, dataset, name, source),
-             "refine": dg.refine_params(config, method, dataset, name)}
-    if dg.uses_finetuned(config, name, method):
-        parts["discriminator"] = discriminator(config, dataset, name, source)
-    elif dg.follows_raw(config, name, method) and dg.raw_logit_from(config, name, dataset):
-        borrowed = dg.raw_logit_from(config, name, dataset)
-        parts["logit_model"] = model(config, borrowed["dataset"], borrowed["model"], borrowed["source"])
-    if dg.reads_real_data(config, method, dataset, name):
-        parts["data"] = data(config, dataset)
-    return digest(parts)
+    return of(config, STAGES["refine"], {"dataset": dataset, "model": name, "source": source, "method": method})
 
 
 def metrics(config: dict, dataset: str, name: str, source: str, method: str) -> str:
-    return digest({"refinement": refinement(config, dataset, name, source, method), "data": data(config, dataset),
-                   "evaluate": dg.evaluate_params(config, dataset, name, source, method)})
+    return of(config, STAGES["evaluate"], {"dataset": dataset, "model": name, "source": source, "method": method})
 
 
 def report(config: dict, suite: str) -> str:
-    runs = [(d, m, s) for d, m, s in dg.runs(config) if DATASETS[d].suite == suite]
-    return digest({"metrics": [metrics(config, d, m, s, method) for d, m, s in runs
-                               for method in dg.run_methods(config, d, m)],
-                   "report": dg.report_params(config, suite)})
+    return of(config, STAGES["report"], {"suite": suite})

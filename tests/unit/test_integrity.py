@@ -19,7 +19,8 @@ from dgflow_bench import provenance
 from dgflow_bench.config import ConfigError, validate
 from dgflow_bench.io import (CorruptFileError, config_path_for, read_json, savez, seal, torch_save, verify_file,
                              write_json, write_resolved_config)
-from dgflow_bench.layout import DATA, METRICS, MODEL, SAMPLES, intermediates, sidecar
+from dgflow_bench.layout import DATA, DISC, METRICS, MODEL, SAMPLES, TRAINED_MODEL, sidecar
+from dgflow_bench.stage_table import STAGES, intermediates
 from dgflow_bench.preflight import damaged_intermediates, external_input_errors, resolve_paths
 
 
@@ -141,9 +142,11 @@ def test_external_inputs_are_checked_with_their_keys(tmp_path, dot_format_source
 # ---- layout and damage ----
 
 def test_layout_patterns_are_the_rules_outputs():
-    rules = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    for name in ("DATA", "MODEL", "TRAINED_MODEL", "DISC", "SAMPLES", "METRICS"):
-        assert f"layout.{name}" in rules, name
+    # the rules are generated from the stage table (workflow/rules/stages.smk), each with its stage's output
+    outputs = {stage.output for stage in STAGES.values()}
+    for pattern in (DATA, MODEL, TRAINED_MODEL, DISC, SAMPLES, METRICS):
+        assert pattern in outputs, pattern
+    assert "for stage in table.STAGES.values()" in (REPO / "workflow" / "rules" / "stages.smk").read_text()
     assert sidecar(MODEL).endswith("/model.config.json")
 
 

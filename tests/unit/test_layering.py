@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "dgflow_bench"
 FOUNDATION = {"io", "errors", "progress", "imaging", "runtime", "snapshots", "registry", "layout", "resolve", "__init__"}
-PLAN = {"catalog", "config", "provenance", "preflight"}
+PLAN = {"catalog", "config", "provenance", "preflight", "stage_table"}
 ORDER = ["foundation", "data", "models", "training", "refine", "metrics", "report", "settings", "suites", "plan", "stages",
          "cli"]
 

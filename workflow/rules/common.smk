@@ -2,7 +2,7 @@
 import json
 import re
 
-from dgflow_bench import config as dg, layout, provenance
+from dgflow_bench import config as dg, layout, provenance, stage_table as table
 from dgflow_bench.catalog import DATASETS, SOURCES, SUITES
 
 RUNS = list(dg.runs(config))
@@ -30,58 +30,6 @@ def suite_runs(suite):
 
 def suite_datasets(suite):
     return sorted({d for d, _, _ in suite_runs(suite)})
-
-
-def metric_files(suite):
-    return [
-        layout.METRICS.format(dataset=d, model=m, source=s, method=method)
-        for d, m, s in suite_runs(suite)
-        for method in dg.run_methods(config, d, m)
-    ]
-
-
-def finetuned_disc(wildcards):
-    if dg.uses_finetuned(config, wildcards.model, wildcards.method):
-        return layout.DISC.format(dataset=wildcards.dataset, model=wildcards.model, source=wildcards.source)
-    return []
-
-
-def real_data(wildcards):
-    """The data file, for a method that fits on held-out real samples (MH-GAN's calibration)."""
-    if dg.reads_real_data(config, wildcards.method, wildcards.dataset, wildcards.model):
-        return layout.DATA.format(dataset=wildcards.dataset)
-    return []
-
-
-def data_flag(wildcards, input):
-    return f"--data {input.data}" if input.data else ""
-
-
-def disc_flag(wildcards, input):
-    return f"--disc {input.disc}" if input.disc else ""
-
-
-def density_ratio_base(wildcards):
-    """A corrector's d_phi model file (its base_model on the same dataset, or d_phi_dataset's), so Snakemake
-    makes it first."""
-    base = dg.corrector_base(config, wildcards.model, wildcards.dataset)
-    return [] if base is None else layout.MODEL.format(**base)
-
-
-def raw_logit_model(wildcards):
-    """The model file whose critic is this model's raw discriminator (models.<model>.logit_from), if any."""
-    borrowed = dg.raw_logit_from(config, wildcards.model, wildcards.dataset)
-    if borrowed is None or not dg.follows_raw(config, wildcards.model, wildcards.method):
-        return []
-    return layout.MODEL.format(**borrowed)
-
-
-def logit_model_flag(wildcards, input):
-    return f"--logit-model-file {input.logit_model}" if input.logit_model else ""
-
-
-def base_model_flag(wildcards, input):
-    return f"--base-model-file {input.base}" if input.base else ""
 
 
 def configured_suites():

@@ -1,5 +1,8 @@
-# One report rule per configured suite, named report_<suite>; its outputs and their report captions come
-# from the suite (suites/<suite>.py), and the same list is passed to the CLI, which writes exactly those.
+# One report rule per configured suite, named report_<suite>, generated from the stage table's `report` stage
+# (its inputs, params, provenance and CLI line, made here: `shell:` is evaluated when the job runs, when the
+# loop variable names the last suite); its outputs and their report captions come from the suite
+# (suites/<suite>.py), and the same list is passed to the CLI, which writes exactly those.
+REPORT = table.STAGES["report"]
 
 
 def captioned(suite, name, paths):
@@ -11,6 +14,7 @@ def captioned(suite, name, paths):
 
 
 for suite in configured_suites():
+    names = {"suite": suite}
 
     rule:
         name:
@@ -20,19 +24,18 @@ for suite in configured_suites():
             mem_mb=mem_for("report"),
             runtime=runtime_for("report"),
         input:
-            metric_files(suite),
+            **table.inputs(config, REPORT, names),
         output:
             **{name: captioned(suite, name, paths) for name, paths in report_outputs(suite).items()},
         params:
-            suite=suite,
-            cfg=as_json(dg.report_params(config, suite)),
-            outputs=as_json(report_outputs(suite)),
-            provenance=provenance.report(config, suite),
+            provenance=provenance.of(config, REPORT, names),
+            command=table.command_line(config, REPORT, names, table.inputs(config, REPORT, names),
+                                       given={"--outputs": as_json(report_outputs(suite))}),
         log:
-            f"results/logs/report/{suite}.log",
+            table.log_path(REPORT, "logs", ".log", names),
         benchmark:
-            f"results/benchmarks/report/{suite}.tsv"
+            table.log_path(REPORT, "benchmarks", ".tsv", names)
         conda:
             CONDA_ENV
         shell:
-            "dgflow-bench report --suite {params.suite} --metrics {input} --params {params.cfg:q} --outputs {params.outputs:q} 2> {log}"
+            "{params.command} 2> {log}"
