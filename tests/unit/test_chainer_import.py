@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dgflow_bench.models.chainer_npz import CheckpointError, load_chainer_mlp
-from dgflow_bench.models.published import DOT_2D_SHA256, fetch_dot_2d
+from dgflow_bench.models.checkpoint_downloads import DOT_2D_SHA256, fetch_dot_2d
 
 
 def numpy_forward(path, x: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "dgflow_bench"
-FOUNDATION = {"io", "errors", "progress", "imaging", "runtime", "snapshots", "registry", "layout", "resolve", "__init__"}
+FOUNDATION = {"io", "errors", "progress", "image_kernels", "runtime", "snapshots", "registry", "layout", "resolve", "__init__"}
 PLAN = {"catalog", "config", "provenance", "preflight", "stage_table"}
 ORDER = ["foundation", "data", "models", "training", "refine", "metrics", "report", "settings", "suites", "plan", "stages",
          "cli"]

@@ -125,7 +125,7 @@ def test_without_local_dir_the_files_are_downloaded_from_the_release(tmp_path, m
         dest.write_bytes((server / url.rsplit("/", 1)[1]).read_bytes())
         return dest
 
-    monkeypatch.setattr("dgflow_bench.models.published.fetch", fake_fetch)
+    monkeypatch.setattr("dgflow_bench.models.checkpoint_downloads.fetch", fake_fetch)
     imported = IMPORTER.load("cifar10", "vae", {"local_dir": None}, tmp_path / "cache")
     assert asked == [f"{release_import.RELEASE_URL}/VAE_CIFAR.pth", f"{release_import.RELEASE_URL}/VAE_CIFAR_DRC.pth"]
     assert imported.files["generator"]["file"] == str(tmp_path / "cache" / "VAE_CIFAR.pth")

@@ -23,7 +23,7 @@ from dgflow_bench.io import read_json, write_json
 from dgflow_bench.report.images import build, figure_paths
 from dgflow_bench.report.images_figures import display_uint8, grid_rows
 from dgflow_bench.report.images_tables import IS_COLUMN_ORDER, IS_HEADERS, method_columns, method_table
-from dgflow_bench.report.published import PublishedValuesError, load_published, parse_metric_name
+from dgflow_bench.report.paper_values import PublishedValuesError, load_published, parse_metric_name
 from dgflow_bench.snapshots import write_snapshots
 
 METHODS = {"base": {"kind": "base"}, "dgflow-kl": {"kind": "dgflow", "f": "KL"}, "dot": {"kind": "dot"},

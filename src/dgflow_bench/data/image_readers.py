@@ -97,7 +97,7 @@ def bilinear_uint8(images: np.ndarray, size: int) -> np.ndarray:
     rounded half to even and clamped to uint8."""
     import torch
 
-    from ..imaging import resize_images
+    from ..image_kernels import resize_images
 
     resized = resize_images(torch.from_numpy(np.ascontiguousarray(images)), "bilinear", size)
     return torch.round(resized).clamp_(0, 255).to(torch.uint8).numpy()

@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 
 from ..data.image_rows import reference_set
-# the image kernels live below both the data stage and the metrics (imaging.py); the protocols name them
-from ..imaging import QUANTISATIONS, RESIZE_MODES, as_image_tensor, quantise_images, resize_images  # noqa: F401
+# the image kernels live below both the data stage and the metrics (image_kernels.py); the protocols name them
+from ..image_kernels import QUANTISATIONS, RESIZE_MODES, as_image_tensor, quantise_images, resize_images  # noqa: F401
 
 __all__ = [
     "PROTOCOLS",

@@ -103,7 +103,7 @@ def fetch_release_files(dataset: str, model: str, *, local_dir: str | None, url:
     """{role: {'path', 'sha256', 'sha256_checked'}}: the file from ``local_dir`` (never downloads then), else
     downloaded once into ``cache_dir`` from ``url`` (default RELEASE_URL); checked against ``sha256[name]``
     where the config gives one, the hash seen recorded either way."""
-    from .published import verify_sha256
+    from .checkpoint_downloads import verify_sha256
 
     hashes = {name: value.lower() for name, value in (sha256 or {}).items()}
     out = {}
@@ -131,7 +131,7 @@ def fetch_release_files(dataset: str, model: str, *, local_dir: str | None, url:
 
 
 def _download(url: str, path: Path, expected: str | None) -> None:
-    from .published import download
+    from .checkpoint_downloads import download
 
     try:
         download(url, path, expected, hash_key=SHA256_KEY)

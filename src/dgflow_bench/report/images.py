@@ -23,7 +23,7 @@ from .images_figures import fid_curves, grid_rows, sample_grid
 from .images_tables import (FID_COLUMN_ORDER, IS_COLUMN_ORDER, IS_HEADERS, caption_for, final_metrics,
                             method_columns, method_table, settings_rows, write_method_table,
                             write_settings_table)
-from .published import load_published, parse_metric_name
+from .paper_values import load_published, parse_metric_name
 from .cost import cost_figure_paths, write_cost_figures
 from .tables import COST_COLUMNS, ID_COLUMNS, OUTCOME_COLUMNS, final_rows, samples_phrase, seeds_phrase, write_tables
 

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from ..snapshots import open_snapshots  # noqa: E402
 from .figures import _save, metric_curves  # noqa: E402
 from .images_tables import MethodColumn  # noqa: E402
-from .published import parse_metric_name  # noqa: E402
+from .paper_values import parse_metric_name  # noqa: E402
 from .styles import method_styles  # noqa: E402
 
 GRID_LATENTS = 8  # samples per row: enough to see a trend, small enough to see each image

@@ -1,6 +1,6 @@
 """The image tables in the paper's layout: rows = dataset x model x source (and the metric's full name, which
 carries the protocol), columns = the config's methods under the paper's column names, each followed by a
-`paper` column holding the published value only where it is comparable (report.published)."""
+`paper` column holding the published value only where it is comparable (report.paper_values)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tabulate import tabulate
 from ..io import write_text
 from ..refine.methods import register_builtin
 from ..registry import METHODS
-from .published import PublishedValue, parse_metric_name
+from .paper_values import PublishedValue, parse_metric_name
 from .spread import at_step, mean_pm_std
 from .tables import _latex_escape, run_status
 

@@ -23,7 +23,7 @@ from ..models.store import load_model_file, save_model_file
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
 from ..training.corrector import train_corrector
 from ..training.density_ratio import finetune_logistic, make_heldout
-from .common import load_split_training_data
+from .training_data import load_split_training_data
 
 
 def _log(message: str) -> None:

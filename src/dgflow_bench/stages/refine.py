@@ -17,7 +17,7 @@ from ..refine.driver import RefinementRun
 from ..refine.method_params import MethodParams
 from ..refine.network_modes import prepare_spectral_norm, set_generator_bn_mode
 from ..runtime import resolve_device, seeded_generator
-from .common import load_split_training_data
+from .training_data import load_split_training_data
 
 
 def _logit_network(model: dict, method: MethodParams, disc_file: str | None,

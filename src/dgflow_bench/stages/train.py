@@ -11,7 +11,7 @@ from ..io import drop_resume_state, sha256_file, write_resolved_config
 from ..models.store import save_model_file
 from ..catalog import MODELS, SUITES
 from ..runtime import fingerprint, latent_sampler, resolve_device, seeded_generator
-from .common import load_training_data
+from .training_data import load_training_data
 
 def run(dataset: str, model: str, data: str, params: dict, out: str, state: str, device: str,
         progress: bool) -> None:

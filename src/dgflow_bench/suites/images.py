@@ -136,7 +136,7 @@ def _resnet_pair(arch: dict, info: dict) -> tuple:
 def _import_dot_dcgan(dataset: str, model: str, params: dict, download_dir):
     from ..models.chainer_dcgan import load_chainer_dcgan_discriminator, load_chainer_dcgan_generator
     from ..models.chainer_npz import CheckpointError
-    from ..models.published import DOT_IMAGE_DATA, fetch_dot_images
+    from ..models.checkpoint_downloads import DOT_IMAGE_DATA, fetch_dot_images
     from .base import Imported
 
     fetched = fetch_dot_images(dataset, model, local_dir=params.get("local_dir"), pattern=params["image_files"],
@@ -162,7 +162,7 @@ def _import_dot_dcgan(dataset: str, model: str, params: dict, download_dir):
 
 
 def _dot_dcgan_files(dataset: str, model: str, params: dict) -> tuple[dict, dict]:
-    from ..models.published import dot_image_filenames
+    from ..models.checkpoint_downloads import dot_image_filenames
 
     names = dot_image_filenames(dataset, model, params["image_files"], params["image_iteration"])
     return names, {n: h.lower() for n, h in (params.get("image_sha256") or {}).items()}

@@ -55,7 +55,7 @@ def _mlp_pair(arch: dict, info: dict) -> tuple:
 def _import_dot_2d(dataset: str, model: str, params: dict, download_dir):
     from ..io import sha256_file
     from ..models.chainer_npz import load_chainer_mlp
-    from ..models.published import fetch_dot_2d
+    from ..models.checkpoint_downloads import fetch_dot_2d
     from .base import Imported
 
     paths = fetch_dot_2d(dataset, local_dir=params.get("local_dir"), url=params["url"], cache_dir=download_dir,
@@ -66,7 +66,7 @@ def _import_dot_2d(dataset: str, model: str, params: dict, download_dir):
 
 
 def _dot_2d_files(dataset: str, model: str, params: dict) -> tuple[dict, dict]:
-    from ..models.published import DOT_2D_SHA256, dot_2d_filenames
+    from ..models.checkpoint_downloads import DOT_2D_SHA256, dot_2d_filenames
 
     return dot_2d_filenames(dataset), {**DOT_2D_SHA256, **(params.get("sha256") or {})}
 

@@ -49,7 +49,7 @@ class HeldOut:
 
 
 def make_heldout(real_split: tuple, generator: Callable, latent_batch: Callable, seed: int) -> HeldOut:
-    """``real_split`` = (held-out rows, to_input) from stages.common.load_split_training_data; the latents
+    """``real_split`` = (held-out rows, to_input) from stages.training_data.load_split_training_data; the latents
     are drawn with their own ``seed``, so the training loop's random stream is untouched."""
     real, to_input = real_split
     if len(real) == 0:
