@@ -61,9 +61,10 @@ def upward(module: str, targets: set[str]) -> set[tuple[str, str]]:
 
 def upward_imports() -> set[tuple[str, str]]:
     bad = set()
+    known = frozenset(module_name(path) for path in PACKAGE.rglob("*.py"))  # `from . import x` counts as x
     for path in PACKAGE.rglob("*.py"):
         module = module_name(path)
-        bad |= upward(module, imports(module, path.name == "__init__.py", path.read_text()))
+        bad |= upward(module, imports(module, path.name == "__init__.py", path.read_text(), known))
     return bad
 
 
@@ -138,3 +139,10 @@ def test_the_check_sees_an_upward_import_even_inside_a_function():
     assert found == {"dgflow_bench.io", "dgflow_bench.metrics.protocols"}
     assert upward("dgflow_bench.data.images", found) == {("dgflow_bench.data.images", "dgflow_bench.metrics.protocols")}
     assert upward("dgflow_bench.stages.refine", {"dgflow_bench.refine.common", "dgflow_bench.io"}) == set()
+
+
+def test_from_package_import_module_counts_as_that_module():
+    # `from . import config` in a foundation module is an upward import of config, not of the package
+    known = frozenset(module_name(path) for path in PACKAGE.rglob("*.py"))
+    found = imports("dgflow_bench.layout", False, "from . import config as dg\n", known)
+    assert ("dgflow_bench.layout", "dgflow_bench.config") in upward("dgflow_bench.layout", found)
