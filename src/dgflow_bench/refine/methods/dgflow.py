@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..common import GeneratorFn, LogitFn, RefinementResult
 
+
 @method("dgflow")
 @dataclass(frozen=True)
 class DGflowParams(MethodParams):
