@@ -72,7 +72,12 @@ def metric_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: s
             steps, values = zip(*curves[panel][label])
             ax.plot(steps, values, label=label, **styles.get(label, {"marker": "o", "ms": 3}))
         ax.set_title(panel, fontsize=9)
-        ax.set_xlabel(xlabel)
+        last = [curves[panel][lab][-1][0] for lab in ranked if curves[panel][lab][-1][0] > 0]
+        if last and max(last) >= 10 * min(last):  # e.g. 25 flow steps beside MH-GAN's K = 640: log steps
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlabel(f"{xlabel} (log scale above 1)")
+        else:
+            ax.set_xlabel(xlabel)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     shared_legend(fig, axes)
