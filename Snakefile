@@ -20,14 +20,16 @@ os.environ.update(DGFLOW_BENCH_SOURCE=workflow.basedir)
 
 # Relative paths in a config are relative to the folder of the config file (the last --configfile, else
 # config.yaml beside this Snakefile), whatever the working directory.
-CONFIG_DIR = os.path.dirname(
+CONFIG_FILE = (
     os.path.abspath(workflow.overwrite_configfiles[-1])
     if workflow.overwrite_configfiles
     else os.path.join(workflow.basedir, "config.yaml")
 )
+CONFIG_DIR = os.path.dirname(CONFIG_FILE)
 
-# Validate against the package's JSON schema (the one place defaults live) before any job runs.
-_validated = resolve_paths(validate_config(config), CONFIG_DIR)
+# Validate against the package's JSON schema (the one place defaults live) before any job runs; errors name
+# the config file and the key.
+_validated = resolve_paths(validate_config(config, source=os.path.relpath(CONFIG_FILE)), CONFIG_DIR)
 config.clear()
 config.update(_validated)
 # the jobs import the config's extensions too (catalog.py reads this variable)
