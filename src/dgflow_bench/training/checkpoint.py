@@ -60,9 +60,9 @@ def load_training_state(path: str | Path, *, modules: dict, optimizers: dict, rn
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn file cannot happen (atomic writes), but a foreign one can
         # CheckpointError (a RuntimeError, as before) is one the CLI prints as a sentence, not a traceback
-        raise CheckpointError(
-            f"the training state {path} is damaged or not a training state ({str(exc).splitlines()[0].split(". ")[0]}); "
-            f"delete it to start the training over: rm {path}") from exc
+        detail = str(exc).splitlines()[0].split(". ")[0]  # torch appends paragraphs of advice
+        raise CheckpointError(f"the training state {path} is damaged or not a training state ({detail}); "
+                              f"delete it to start the training over: rm {path}") from exc
     if state.get("fingerprint") != fingerprint:
         return None
     for k, m in modules.items():
