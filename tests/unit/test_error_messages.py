@@ -143,3 +143,19 @@ def test_schema_errors_name_the_config_file_and_key_path():
         validate(config, source="configs/mine.yaml")
     message = str(info.value)
     assert message.startswith("configs/mine.yaml: invalid config") and "models.wgan-gp.datasets[1]" in message
+
+
+def test_snakemake_names_the_configfile_and_the_key(tmp_path):
+    """Through the workflow: the --configfile and the key path, and neither a Snakefile line nor a traceback."""
+    config = tmp_path / "mine.yaml"
+    config.write_text("datasets:\n  swissroll: {}\nmodels:\n  wgan-gp:\n    datasets: [moons]\n"
+                      "methods:\n  flow: {kind: dgflow}\n")
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile",
+                           str(repo / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(config)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "mine.yaml: models.wgan-gp.datasets[0] is 'moons', not a registered dataset" in said
+    assert "Traceback" not in said and "Snakefile" not in said
+    assert not (tmp_path / "results").exists()
