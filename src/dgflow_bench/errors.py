@@ -27,6 +27,15 @@ class RefinementDiverged(RuntimeError):
         super().__init__(msg + (f" {detail}" if detail else ""))
 
 
+def hostile_archive(tarball, exc: Exception, config_key: str) -> str:
+    """The message for an archive that tarfile's 'data' filter refused (a member with '..', an absolute path or
+    a link out): it names the archive, the member and the config key that points past the download."""
+    member = getattr(getattr(exc, "tarinfo", None), "name", "?")
+    return (f"{tarball}: refused to extract member {member!r} ({exc}); nothing was written outside the "
+            f"destination. The archive is damaged or not the release's: delete it and rerun, or extract a "
+            f"trusted copy yourself and set {config_key} to it.")
+
+
 def describe(exc: BaseException, inputs: list[str]) -> str:
     """One or two sentences for a failed stage: what went wrong, naming the file (or key), and the fix. The
     CLI prints this instead of a traceback; ``inputs`` are the stage's input files, to name the one at fault

@@ -68,22 +68,21 @@ def test_disk_full_is_a_sentence(tmp_path, monkeypatch, capsys):
 
 
 def test_hostile_tar_is_a_sentence(tmp_path, monkeypatch, capsys):
-    tarball = tmp_path / "download.tar"
+    from dgflow_bench.data.text import ensure_corpus
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    tarball = downloads / "corpus.tar"  # already "downloaded": the stage goes straight to extraction
     with tarfile.open(tarball, "w") as archive:
         member = tarfile.TarInfo("../x")
         member.size = 3
         archive.addfile(member, io.BytesIO(b"abc"))
-    dest = tmp_path / "dest"
-    dest.mkdir()
 
-    def extract(args):  # the stage's extraction, as data/images.py and data/text.py call it
-        with tarfile.open(tarball) as archive:
-            archive.extractall(dest, filter="data")
-
-    monkeypatch.setattr(cli, "dispatch", extract)
+    monkeypatch.setattr(cli, "dispatch", lambda args: ensure_corpus(None, "https://example.org/corpus.tar", downloads))
     rc = cli.main(["data", "--dataset", "swissroll", "--params", json.dumps(DATA), "--out", str(tmp_path / "o.npz")])
     assert rc == 1 and not (tmp_path / "x").exists()
-    assert_sentence(capsys.readouterr().err, "'../x'", "delete it and rerun")
+    assert_sentence(capsys.readouterr().err, str(tarball), "'../x'", "delete it and rerun",
+                    "datasets.billion-words.root")
 
 
 def test_damaged_training_state_names_the_file(tmp_path, data_file):
