@@ -1,9 +1,10 @@
 # dgflow-bench: data -> base model (train or import) -> discriminator fine-tuning -> refinement
 # (DGflow, DOT, DDLS from identical latents) -> metrics -> tables and figures.
 import os
+import sys
 
 from dgflow_bench.catalog import EXTENSIONS_VARIABLE
-from dgflow_bench.config import validate as validate_config
+from dgflow_bench.config import ConfigError, validate as validate_config
 from dgflow_bench.preflight import resolve_paths
 
 
@@ -20,14 +21,19 @@ os.environ.update(DGFLOW_BENCH_SOURCE=workflow.basedir)
 
 # Relative paths in a config are relative to the folder of the config file (the last --configfile, else
 # config.yaml beside this Snakefile), whatever the working directory.
-CONFIG_DIR = os.path.dirname(
+CONFIG_FILE = (
     os.path.abspath(workflow.overwrite_configfiles[-1])
     if workflow.overwrite_configfiles
     else os.path.join(workflow.basedir, "config.yaml")
 )
+CONFIG_DIR = os.path.dirname(CONFIG_FILE)
 
-# Validate against the package's JSON schema (the one place defaults live) before any job runs.
-_validated = resolve_paths(validate_config(config), CONFIG_DIR)
+# Validate against the package's JSON schema (the one place defaults live) before any job runs; errors name
+# the config file and the key.
+try:
+    _validated = resolve_paths(validate_config(config, source=os.path.relpath(CONFIG_FILE)), CONFIG_DIR)
+except ConfigError as exc:  # the sentence alone: a Snakefile line and a traceback are no help to fix a config
+    sys.exit(f"error: {exc}")
 config.clear()
 config.update(_validated)
 # the jobs import the config's extensions too (catalog.py reads this variable)

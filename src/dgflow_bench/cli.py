@@ -9,14 +9,18 @@ import argparse
 import importlib
 import inspect
 import json
+import os
+import stat
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from . import __version__
 from .progress import log
 from .stage_table import BY_COMMAND, STAGES
 
+DEBUG_VARIABLE = "DGFLOW_BENCH_DEBUG"  # set (not 0): a failing stage prints its traceback too
 PARAMS_HELP = ("resolved parameters: a JSON object, @file.json, or @<output>.config.json (the file written "
                "beside every output; its 'params' are used)")
 
@@ -65,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     """One sub-command per stage of the stage table, with the arguments it declares."""
     parser = argparse.ArgumentParser(prog="dgflow-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"print the traceback of a failure (as {DEBUG_VARIABLE}=1 does)")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for stage in STAGES.values():
         sp = sub.add_parser(stage.command, help=stage.help, description=stage.help)
@@ -128,13 +134,24 @@ def _outputs(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _wants_traceback(args: argparse.Namespace) -> bool:
+    """--debug or DGFLOW_BENCH_DEBUG=1 asks for it; else only when stderr is a regular file, i.e. the job's log
+    (the rules run `... 2> {log}`), so a terminal or a pipe shows the sentence alone."""
+    if getattr(args, "debug", False) or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        return True
+    try:
+        return stat.S_ISREG(os.fstat(sys.stderr.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # a replaced sys.stderr (pytest's capture) has no file
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     problem = params_problem(args.stage, args.params)
     if problem:
         print(f"dgflow-bench {args.stage}: error: {problem}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
-    from .errors import CheckpointError, RefinementDiverged, TrainingInterrupted
+    from .errors import TrainingInterrupted, describe
 
     inputs = _inputs(args)
     log(f"stage {args.stage}: reading {_listing(inputs)}" if inputs else f"stage {args.stage}: starting")
@@ -150,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as exc:
         print(f"dgflow-bench {args.stage}: {exc}", file=sys.stderr)
         return 143  # 128 + SIGTERM: the scheduler sees a terminated job; a rerun resumes
-    except (CheckpointError, RefinementDiverged, ValueError, FileNotFoundError) as exc:
-        print(f"dgflow-bench {args.stage}: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # every failure a sentence; the traceback only where it is wanted
+        if _wants_traceback(args):
+            traceback.print_exc(file=sys.stderr)
+        print(f"dgflow-bench {args.stage}: error: {describe(exc, inputs)}", file=sys.stderr)
         return 1
     log(f"stage {args.stage}: wrote {_listing(_outputs(args))} in {time.monotonic() - start:.1f} s")
     return 0

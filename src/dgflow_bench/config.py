@@ -53,8 +53,47 @@ def _method_schema() -> dict:
             "allOf": cases}
 
 
-def validate(config: dict) -> dict:
-    """A default-filled copy of ``config``; raises ConfigError naming the offending key."""
+def load_config_file(path: str | Path) -> dict:
+    """A YAML (or JSON) config file read with the safe loader; a tag such as ``!!python/object`` (which would
+    build an object, i.e. run code) or a syntax error is a ConfigError naming the file, the line and the tag."""
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except yaml.constructor.ConstructorError as exc:
+        mark = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
+        raise ConfigError(f"{path}{mark}: {exc.problem}; configs hold plain values only, never Python objects: "
+                          f"remove the tag") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}): fix the syntax "
+                          f"(do not mix tabs and spaces)") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys (datasets:, models:, methods:, ...)")
+    return config
+
+
+def validate(config: dict, source: str | None = None) -> dict:
+    """A default-filled copy of ``config``; raises ConfigError naming the offending key. ``source``: the config
+    file it was read from (the workflow passes its --configfile); then every error names it too, and the
+    datasets that the models name are checked as well."""
+    try:
+        checked = _validate(config)
+        if source is not None:
+            list(runs(checked))
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+    return checked
+
+
+def _key_path(path) -> str:
+    """jsonschema's path as the config reads: models.wgan-gp.datasets[0]."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<top level>"
+
+
+def _validate(config: dict) -> dict:
     import jsonschema
 
     extensions = config.get("extensions", [])
@@ -82,7 +121,7 @@ def validate(config: dict) -> dict:
     validator = jsonschema.validators.extend(base, {"properties": fill_defaults})(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  {'.'.join(map(str, e.absolute_path)) or '<top level>'}: {e.message}" for e in errors]
+        lines = [f"  {_key_path(e.absolute_path)}: {e.message}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     check_overrides(config, validator)
     check_density_ratio_bases(config)
@@ -118,7 +157,7 @@ def check_overrides(config: dict, validator) -> None:
         merged = {**config, **apply_overrides(config, [{k: v for k, v in entry.items() if k != "rows"}])}
         errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
         if errors:
-            lines = [f"  {key}, merged into {'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+            lines = [f"  {key}, merged into {_key_path(e.absolute_path)}: {e.message}" for e in errors]
             raise ConfigError("invalid config:\n" + "\n".join(lines))
 
 
@@ -212,7 +251,10 @@ def runs(config: dict) -> Iterator[tuple[str, str, str]]:
     """Every (dataset, model, source) the config asks for."""
     for model, spec in config["models"].items():
         suite = MODELS[model].suite
-        for dataset in spec["datasets"]:
+        for i, dataset in enumerate(spec["datasets"]):
+            if dataset not in DATASETS:
+                raise ConfigError(f"models.{model}.datasets[{i}] is {dataset!r}, not a registered dataset; "
+                                  f"registered: {', '.join(sorted(DATASETS))}")
             if DATASETS[dataset].suite != suite:
                 raise ConfigError(f"models.{model}.datasets names {dataset!r}, a {DATASETS[dataset].suite} dataset; "
                                   f"{model} is a {suite} model")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import hostile_archive
 from ..io import download, savez, write_json
 from .image_readers import (CHUNK_IMAGES, CIFAR10_FOLDER, CIFAR10_MD5, CIFAR10_SPLIT_FILES,  # noqa: F401
                             CIFAR10_URL, STL10_FOLDER, STL10_MD5, STL10_UNLABELED_FILE, STL10_UNLABELED_MD5,
@@ -84,7 +85,10 @@ def ensure_archive(local_path_or_none: str | os.PathLike | None, archive: ImageA
     scratch = Path(tempfile.mkdtemp(prefix=".extract.", dir=download_dir))
     try:
         with tarfile.open(tarball) as archive:
-            archive.extractall(scratch, filter="data")  # refuses absolute paths, '..' and links out
+            try:
+                archive.extractall(scratch, filter="data")  # refuses absolute paths, '..' and links out
+            except tarfile.FilterError as exc:
+                raise ImageDataError(hostile_archive(tarball, exc, key)) from None
         if _find_folder(scratch, folder_name, required) != scratch / folder_name:
             raise ImageDataError(f"{tarball} does not hold {folder_name}/ with {', '.join(required)}")
         os.replace(scratch / folder_name, download_dir / folder_name)

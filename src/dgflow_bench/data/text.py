@@ -233,6 +233,7 @@ def ensure_corpus(root: str | os.PathLike | None, url: str, download_dir: str | 
         return Path(root)
     import tarfile
     import urllib.error
+    from ..errors import hostile_archive
     from ..io import download
 
     folder = Path(download_dir)
@@ -249,5 +250,8 @@ def ensure_corpus(root: str | os.PathLike | None, url: str, download_dir: str | 
             ) from exc
     check_tarball_sha256(tarball, sha256)
     with tarfile.open(tarball) as archive:
-        archive.extractall(folder, filter="data")  # the 'data' filter refuses absolute paths and links out
+        try:
+            archive.extractall(folder, filter="data")  # the 'data' filter refuses absolute paths and links out
+        except tarfile.FilterError as exc:
+            raise TextDataError(hostile_archive(tarball, exc, "datasets.billion-words.root")) from None
     return folder

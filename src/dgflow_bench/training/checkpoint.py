@@ -9,6 +9,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..errors import CheckpointError
 from ..io import torch_save
 
 
@@ -58,7 +59,10 @@ def load_training_state(path: str | Path, *, modules: dict, optimizers: dict, rn
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn file cannot happen (atomic writes), but a foreign one can
-        raise RuntimeError(f"cannot read training checkpoint {path}: {exc}. Delete it to start over.") from exc
+        # CheckpointError (a RuntimeError, as before) is one the CLI prints as a sentence, not a traceback
+        detail = str(exc).splitlines()[0].split(". ")[0]  # torch appends paragraphs of advice
+        raise CheckpointError(f"the training state {path} is damaged or not a training state ({detail}); "
+                              f"delete it to start the training over: rm {path}") from exc
     if state.get("fingerprint") != fingerprint:
         return None
     for k, m in modules.items():
