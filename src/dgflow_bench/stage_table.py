@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Union
 
 from . import config as dg
-from .catalog import DATASETS, SOURCES
+from .catalog import DATASETS, SOURCES, SUITES
 from .layout import DATA, DISC, METRICS, MODEL, SAMPLES, TRAINED_MODEL
 
 Wildcards = dict  # {wildcard name: value}, e.g. {"dataset": "25gaussians", "model": "wgan-gp", ...}
@@ -208,12 +208,18 @@ def jobs(config: dict) -> Iterator[tuple[Stage, Wildcards]]:
 
 def intermediates(config: dict) -> dict[str, set[str]]:
     """{file: files made directly from it} for every intermediate the config's jobs produce: the table's input
-    edges read backwards (a report's own outputs are final, not intermediates)."""
+    edges read backwards. A report's own outputs are final, not intermediates, but they are users of the
+    metrics files: without them a metrics file deleted by hand would have no dependant, and nothing rebuilt."""
     users: dict[str, set[str]] = {}
     for stage, names in jobs(config):
-        made = [output_path(stage, names)] if stage.output else []
-        for path in made:  # an output nothing reads yet (a metrics file) is an intermediate too
-            users.setdefault(path, set())
+        if stage.output:
+            made = [output_path(stage, names)]
+            users.setdefault(made[0], set())  # an output nothing reads yet is an intermediate too
+        else:  # the report: its tables and figures, as its suite declares them
+            suite = names["suite"]
+            runs = [(d, m, s) for d, m, s in dg.runs(config)
+                    if DATASETS[d].suite == suite and dg.run_methods(config, d, m)]
+            made = [path for paths in SUITES[suite].report.outputs(runs).values() for path in paths]
         for edge in stage.inputs:
             for producer, producer_names in edge_jobs(config, edge, names) or []:
                 users.setdefault(output_path(producer, producer_names), set()).update(made)

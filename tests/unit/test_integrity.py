@@ -158,6 +158,19 @@ def test_intermediates_know_what_is_made_from_them():
     assert model in users[DATA.format(dataset="25gaussians")]
     assert SAMPLES.format(**names, method="ddls") in users[model]
     assert users[SAMPLES.format(**names, method="ddls")] == {METRICS.format(**names, method="ddls")}
+    # the report's tables and figures are the metrics files' users (and no intermediates themselves)
+    assert "results/tables/toy2d.csv" in users[METRICS.format(**names, method="ddls")]
+    assert not any(path.startswith(("results/tables/", "results/figures/")) for path in users)
+
+
+def test_a_metrics_file_deleted_with_its_record_is_found_by_its_table(tmp_path):
+    config = default_config()
+    metrics = METRICS.format(dataset="25gaussians", model="wgan-gp", source="trained", method="base")
+    assert metrics not in damaged_intermediates(config, tmp_path)  # nothing made yet
+    (tmp_path / "results/tables").mkdir(parents=True)
+    (tmp_path / "results/tables/toy2d.csv").write_text("method\n")
+    assert damaged_intermediates(config, tmp_path)[metrics] == \
+        "missing, but results/tables/toy2d.csv was made from it"
 
 
 def test_damaged_intermediates(tmp_path):

@@ -1,7 +1,9 @@
 """Nothing stale, nothing lost, fail before the work, end to end on a tiny 2-D run: a diverged method is a
 table row that says so while the other rows stay as they were; a failed job is never followed by a
 "Nothing to be done" over an old table; damaged intermediates are named or rebuilt with their dependants; a
-failed report leaves the previous tables in place; missing external inputs fail the dry run."""
+failed or killed report leaves no table the next run takes
+as current (the previous ones are kept aside in results/previous-report/); a metrics file deleted by hand is
+rebuilt with the table; missing external inputs fail the dry run."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from dgflow_bench.layout import sidecar
 from fixtures.workflow import job_counts, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -127,18 +130,73 @@ def test_truncated_intermediates_are_named_then_rebuilt(run_copy):
     assert counts == {"data": 1, "train": 1, "refine": 3, "evaluate": 3, "report_toy2d": 1, "all": 1}, counts
 
 
-def test_a_failed_report_keeps_the_previous_tables(run_copy, finished):
-    metrics = run_copy / f"results/metrics/{TRAINED}/ddls.json"
-    text = metrics.read_text()
-    metrics.write_text(text.replace('"ddls"', '"ddlX"', 1))  # same size: the report job's check catches it
+PREVIOUS = "results/previous-report/tables/toy2d.csv"
+
+
+@pytest.fixture(scope="module")
+def clean_b(tmp_path_factory):
+    """A clean run of config B (A with dgflow-kl's eta changed): what a rerun of B must end with."""
+    workdir = tmp_path_factory.mktemp("clean-b")
+    write_config(workdir, with_eta(0.002))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def kill_the_report(monkeypatch, folder):
+    """A `dgflow-bench` first on PATH that SIGKILLs itself when asked for the report, as an OOM kill would."""
+    real = shutil.which("dgflow-bench")
+    wrapper = folder / "dgflow-bench"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = report ]; then kill -9 $$; fi\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize("how", ["damaged-metrics", "sigkill"])
+def test_a_failed_report_never_leaves_a_current_looking_table(run_copy, finished, clean_b, how, monkeypatch,
+                                                               tmp_path):
+    metrics = run_copy / f"results/metrics/{TRAINED}/base.json"
+    if how == "damaged-metrics":
+        data = bytearray(metrics.read_bytes())
+        middle = len(data) // 2
+        data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])  # same size, other bytes
+        metrics.write_bytes(bytes(data))
+    else:
+        kill_the_report(monkeypatch, tmp_path)
+    write_config(run_copy, with_eta(0.002))
+    attempts = 2 if how == "damaged-metrics" else 1
+    for attempt in range(attempts):  # a plain rerun without the fix fails again: never A's table as B's
+        proc = snakemake(run_copy)
+        assert proc.returncode != 0, attempt
+        assert "Nothing to be done" not in said(proc)
+        if how == "damaged-metrics":
+            assert f"{metrics.relative_to(run_copy)} is damaged" in said(proc)
+        assert not (run_copy / TABLE).exists()  # no table under the output name that could pass as B's
+        assert (run_copy / PREVIOUS).read_bytes() == (finished / TABLE).read_bytes()  # A's, kept aside
+        assert "results/previous-report" in said(proc)
+    if how == "damaged-metrics":
+        metrics.unlink()  # the fix the message gives
+    else:
+        monkeypatch.undo()
     proc = snakemake(run_copy)
-    assert proc.returncode != 0
-    assert "ddls.json is damaged" in said(proc)
+    assert proc.returncode == 0, said(proc)[-4000:]
+    assert (run_copy / TABLE).read_bytes() == (clean_b / TABLE).read_bytes()
+    assert (run_copy / "results/tables/toy2d.md").read_bytes() == (clean_b / "results/tables/toy2d.md").read_bytes()
+    assert not (run_copy / "results/previous-report").exists()  # nothing older left to be mistaken for it
+    proc = snakemake(run_copy, "-n")
+    assert proc.returncode == 0 and "Nothing to be done" in said(proc)  # settled
+
+
+def test_a_metrics_file_deleted_by_hand_is_rebuilt_with_the_table(run_copy, finished):
+    metrics = f"results/metrics/{TRAINED}/base.json"
+    (run_copy / metrics).unlink()
+    (run_copy / sidecar(metrics)).unlink()
+    proc = snakemake(run_copy)
+    assert proc.returncode == 0, said(proc)[-4000:]
+    assert f"rebuilding {metrics}" in said(proc)
+    assert "rule report_toy2d" in said(proc)
+    assert (run_copy / metrics).exists()
     assert (run_copy / TABLE).read_bytes() == (finished / TABLE).read_bytes()
-    assert os.path.getmtime(run_copy / TABLE) == 0  # kept, and dated so that the next run rebuilds it
-    for figure in ("toy2d_25gaussians.png", "toy2d_25gaussians_steps.png"):
-        assert (run_copy / "results/figures" / figure).exists()
-    assert "previous run's tables" in said(proc)
 
 
 def test_missing_external_input_fails_the_dry_run(tmp_path):

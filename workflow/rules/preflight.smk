@@ -7,6 +7,7 @@ from dgflow_bench.config import ConfigError
 from dgflow_bench.preflight import damaged_intermediates, external_input_errors, setting_lines
 
 KEPT_REPORT = "results/.kept-report"
+PREVIOUS_REPORT = "results/previous-report"  # a failed run's predecessors, never under the output names
 # Snakemake modes that run no job (housekeeping, reports, listings): the checks only warn there, so a missing
 # input never blocks --unlock, --report or --delete-all-output.
 _NO_JOBS = ("--unlock", "--report", "--delete-all-output", "--delete-temp-output", "--cleanup-metadata", "--cm",
@@ -68,20 +69,26 @@ def keep_report_aside():
 
 
 def restore_kept_report():
-    """Put back the previous tables and figures a failed run removed, dated 1970 so the next run rebuilds them."""
-    restored = []
+    """Keep the previous tables and figures a failed run removed aside, under results/previous-report/, never
+    under the output names: Snakemake records metadata for the failed job, so a file put back there would pass
+    as the new config's output and the next run would say "Nothing to be done" over the old table."""
     for path in report_files():
         kept = os.path.join(KEPT_REPORT, path)
         if not os.path.exists(path) and os.path.exists(kept):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            shutil.copy2(kept, path)
-            os.utime(path, (0, 0))
-            restored.append(path)
+            aside = os.path.join(PREVIOUS_REPORT, os.path.relpath(path, "results"))
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            os.replace(kept, aside)
     shutil.rmtree(KEPT_REPORT, ignore_errors=True)
-    if restored:
-        print(f"\ndgflow-bench: the run failed; the previous run's tables and figures are back in place (they are "
-              f"stale and rebuilt by the next run): {', '.join(restored)}", file=sys.stderr)
+    # a run that failed again, with no table to keep, leaves the ones an earlier failure put aside
+    kept_aside = [os.path.join(PREVIOUS_REPORT, os.path.relpath(path, "results")) for path in report_files()]
+    kept_aside = [path for path in kept_aside if os.path.exists(path)]
+    if kept_aside:
+        print(f"\ndgflow-bench: the run failed before its tables and figures were rebuilt; the previous run's are "
+              f"kept in {PREVIOUS_REPORT}/ (made from an earlier config, not current; the next run rebuilds the "
+              f"tables): {', '.join(kept_aside)}", file=sys.stderr)
 
 
 def drop_kept_report():
+    """After a run that succeeded: its tables are current, so no older copy is left to be mistaken for them."""
     shutil.rmtree(KEPT_REPORT, ignore_errors=True)
+    shutil.rmtree(PREVIOUS_REPORT, ignore_errors=True)
