@@ -224,7 +224,7 @@ def test_stl32_rows_borrow_the_48_px_discriminator():
     ({"datasets": ["mnist"], "refine": {"n_samples": 10}}, r"overrides\[0\].datasets names 'mnist'"),
     ({"models": ["glow"], "methods": {"nope": {"eta": 0.1}}}, r"overrides\[0\].methods names 'nope'"),
     ({"models": ["glow"], "methods": {"dgflow-kl": {"eta": -1}}}, r"overrides\[0\], merged into methods.dgflow-kl"),
-    ({"models": ["glow"], "methods": {"dgflow-kl": {"kind": "dot"}}}, r"overrides.0.methods.dgflow-kl"),
+    ({"models": ["glow"], "methods": {"dgflow-kl": {"kind": "dot"}}}, r"overrides\[0\].methods.dgflow-kl"),
     ({"models": ["glow"], "refine": {"n_sample": 10}}, r"overrides\[0\], merged into refine"),
     ({"models": ["glow"], "rows": ["base", "nope"]}, r"overrides\[0\].rows names 'nope'"),
 ])
