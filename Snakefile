@@ -1,9 +1,10 @@
 # dgflow-bench: data -> base model (train or import) -> discriminator fine-tuning -> refinement
 # (DGflow, DOT, DDLS from identical latents) -> metrics -> tables and figures.
+import json
 import os
 import sys
 
-from dgflow_bench.catalog import EXTENSIONS_VARIABLE
+from dgflow_bench.catalog import DECLARED_VARIABLE, EXTENSIONS_VARIABLE, declared_blocks
 from dgflow_bench.config import ConfigError, validate as validate_config
 from dgflow_bench.preflight import resolve_paths
 
@@ -38,6 +39,8 @@ config.clear()
 config.update(_validated)
 # the jobs import the config's extensions too (catalog.py reads this variable)
 os.environ[EXTENSIONS_VARIABLE] = ",".join(config["extensions"])
+# and the datasets and models the config declares (`kind:` blocks), with their defaults filled in
+os.environ[DECLARED_VARIABLE] = json.dumps(declared_blocks(config), sort_keys=True)
 
 
 include: "workflow/rules/common.smk"

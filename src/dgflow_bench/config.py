@@ -13,7 +13,7 @@ from typing import Iterator
 
 import yaml
 
-from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES, load_extensions
+from .catalog import DATASETS, METHODS, MODELS, SOURCES, SUITES, declare, load_extensions
 from .io import derive_seed  # noqa: F401  (defined with the other foundation pieces: refine/driver.py uses it)
 from .refine.method_params import resolve_discriminator
 from .resolve import (apply_overrides, corrector_base, d_phi_dataset, density_ratio, raw_logit_from,  # noqa: F401
@@ -101,6 +101,7 @@ def _validate(config: dict) -> dict:
         raise ConfigError(f"invalid config:\n  extensions: {extensions!r} (a list of importable module names)")
     try:
         load_extensions(extensions)  # first: their methods and datasets are part of the schema
+        declare(config)  # so are the datasets and models the config's own blocks declare (`kind:`)
     except ValueError as exc:
         raise ConfigError(f"invalid config:\n  {exc}") from None
     schema = load_schema()

@@ -13,7 +13,8 @@ the Snakefile reads them on every plan, and the heavy code behind an entry is im
 
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -61,6 +62,17 @@ class Registry(Generic[T]):
         return sorted(self._entries)
 
 
+@dataclass(frozen=True)
+class DeclaredKind:
+    """A kind of entry a config block declares: ``schema`` (JSON schema of the block, with its ``kind``),
+    ``build(name, block) -> entry`` (light: it reads no file; a DatasetEntry for DATASET_KINDS, a model family
+    for MODEL_KINDS) and a one-line ``description`` for the docs."""
+
+    schema: dict
+    build: Callable[[str, dict], Any]
+    description: str
+
+
 # The axes. Entries: suites.Suite, data: DatasetEntry (suites/base.py), training.family.ModelFamily, a
 # network class's ``from_spec`` (models/*), suites.base.Source, refine.method_params.MethodParams subclasses.
 SUITES: Registry = Registry("suite")
@@ -69,3 +81,8 @@ MODELS: Registry = Registry("model")
 ARCHITECTURES: Registry = Registry("network architecture")
 SOURCES: Registry = Registry("model source")
 METHODS: Registry = Registry("refinement method kind")
+# Kinds of entries a config declares itself: a ``datasets.<name>`` or ``models.<name>`` block with ``kind:``
+# (e.g. an image folder, a model built by the user's own function) becomes a DATASETS / MODELS entry under that
+# name (catalog.declare). Entries: registry.DeclaredKind.
+DATASET_KINDS: Registry = Registry("dataset kind")
+MODEL_KINDS: Registry = Registry("model kind")
