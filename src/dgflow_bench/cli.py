@@ -21,6 +21,9 @@ from .progress import log
 from .stage_table import BY_COMMAND, STAGES
 
 DEBUG_VARIABLE = "DGFLOW_BENCH_DEBUG"  # set (not 0): a failing stage prints its traceback too
+CHECK_CONFIG = "check-config"  # not a stage: what the planner checks, for one config file, before Snakemake
+CHECK_HELP = ("check a config file as the workflow will (YAML, schema, keys, external inputs) and name the file, "
+              "the line or key and the fix of every problem; for a message Snakemake gives without them")
 PARAMS_HELP = ("resolved parameters: a JSON object, @file.json, or @<output>.config.json (the file written "
                "beside every output; its 'params' are used)")
 
@@ -72,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help=f"print the traceback of a failure (as {DEBUG_VARIABLE}=1 does)")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    check = sub.add_parser(CHECK_CONFIG, help=CHECK_HELP, description=CHECK_HELP)
+    check.add_argument("configfile", help="the config file, as passed to snakemake --configfile")
     for stage in STAGES.values():
         sp = sub.add_parser(stage.command, help=stage.help, description=stage.help)
         sp.add_argument("--params", type=_params, required=True, help=PARAMS_HELP)
@@ -145,8 +150,27 @@ def _wants_traceback(args: argparse.Namespace) -> bool:
         return False
 
 
+def check_config(path: str) -> int:
+    from .config import ConfigError
+    from .preflight import check_config_file
+
+    try:
+        lines = check_config_file(path)
+    except ConfigError as exc:
+        print(f"dgflow-bench {CHECK_CONFIG}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"dgflow-bench {CHECK_CONFIG}: error: cannot read {path} ({exc.strerror or exc}); pass the path of "
+              "a config file", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.stage == CHECK_CONFIG:
+        return check_config(args.configfile)
     problem = params_problem(args.stage, args.params)
     if problem:
         print(f"dgflow-bench {args.stage}: error: {problem}", file=sys.stderr)

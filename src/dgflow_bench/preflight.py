@@ -5,7 +5,9 @@
 - every external input the configured runs read (data roots, Inception weights, checkpoint folders) exists
   and, where a SHA-256 is known, matches it; errors name the config key and the fix;
 - intermediates deleted or damaged by hand are found, so the workflow rebuilds them with their dependants;
-- which configured rows reproduce the authors' settings and which are variants (``setting_lines``).
+- which configured rows reproduce the authors' settings and which are variants (``setting_lines``);
+- ``check_config_file``: all of the above for one config file, without Snakemake (`dgflow-bench check-config`),
+  whose own reading of a --configfile reports a YAML problem without the file, the line or the tag.
 """
 
 from __future__ import annotations
@@ -174,3 +176,16 @@ def setting_lines(config: dict) -> list[str]:
         lines.append(f"  {setting} rows ({sum(len(m) for _, m in groups[setting])}, {why}):")
         lines.extend(f"    {run}: {', '.join(methods)}" for run, methods in groups[setting])
     return lines
+
+
+def check_config_file(path: str | os.PathLike) -> list[str]:
+    """The planner's checks of one config file, read with the safe loader as Snakemake's --configfile is:
+    raises ConfigError naming the file and the key (or the line and the YAML tag); else what it configures."""
+    config = resolve_paths(dg.validate(dg.load_config_file(path), source=str(path)), Path(path).resolve().parent)
+    errors = external_input_errors(config)
+    if errors:
+        raise dg.ConfigError(f"{path}: external inputs the configured runs need are missing or wrong:\n  "
+                             + "\n  ".join(errors))
+    runs = list(dg.runs(config))
+    return [f"{path}: valid: {len(runs)} dataset x model runs, {len(config['methods'])} methods; every external "
+            f"input is present", *setting_lines(config)]

@@ -28,7 +28,8 @@ MINIMAL = {"datasets": {"swissroll": {}}, "models": {"wgan-gp": {"datasets": ["s
 
 
 def run_cli(*args: str, stderr=subprocess.PIPE) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dgflow_bench.cli", *args], stderr=stderr, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "dgflow_bench.cli", *args], stdout=subprocess.PIPE, stderr=stderr,
+                          text=True, timeout=300)
 
 
 def train_args(data: Path, tmp: Path, state: Path) -> list[str]:
@@ -158,3 +159,39 @@ def test_snakemake_names_the_configfile_and_the_key(tmp_path):
     assert "mine.yaml: models.wgan-gp.datasets[0] is 'moons', not a registered dataset" in said
     assert "Traceback" not in said and "Snakefile" not in said
     assert not (tmp_path / "results").exists()
+
+
+def test_a_python_tag_stops_snakemake_and_check_config_names_line_and_tag(tmp_path):
+    """Snakemake reads a --configfile before the Snakefile runs, and says only 'not valid JSON or YAML': nothing
+    runs, and `dgflow-bench check-config` (the docs' next step for that message) names the file, line and tag."""
+    config = tmp_path / "evil.yaml"
+    config.write_text("datasets:\n  swissroll: !!python/object:os.system {}\nmodels: {}\nmethods: {}\n")
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile",
+                           str(repo / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(config)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "not valid JSON or YAML" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+    proc = run_cli("check-config", str(config))
+    assert proc.returncode == 1
+    assert_sentence(proc.stderr, f"{config} (line 2)", "python/object:os.system", "remove the tag")
+
+
+def test_check_config_runs_the_planners_checks(tmp_path):
+    """The same sentences the workflow gives, without Snakemake: schema key paths, missing external inputs, an
+    unreadable file; a good config lists what it configures."""
+    config = tmp_path / "mine.yaml"
+    config.write_text("datasets:\n  swissroll: {}\nmodels:\n  wgan-gp:\n    datasets: [moons]\n"
+                      "methods:\n  flow: {kind: dgflow}\n")
+    proc = run_cli("check-config", str(config))
+    assert proc.returncode == 1
+    assert f"{config}: models.wgan-gp.datasets[0] is 'moons', not a registered dataset" in proc.stderr
+    config.write_text("datasets:\n  cifar10: {root: no-such-folder}\nmodels:\n  sn-dcgan-hinge:\n"
+                      "    datasets: [cifar10]\nmethods:\n  base: {kind: base}\n")
+    proc = run_cli("check-config", str(config))
+    assert proc.returncode == 1 and "external inputs" in proc.stderr
+    assert str(tmp_path / "no-such-folder") in proc.stderr  # resolved against the config file's folder
+    proc = run_cli("check-config", str(tmp_path / "absent.yaml"))
+    assert_sentence(proc.stderr, "cannot read", "absent.yaml", "pass the path of a config file")
+    proc = run_cli("check-config", str(Path(__file__).resolve().parents[2] / "config.yaml"))
+    assert proc.returncode == 0 and "valid: 2 dataset x model runs" in proc.stdout, proc.stderr

@@ -238,3 +238,35 @@ def test_directory_without_configfile_uses_the_repository_config(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, said(proc)[-3000:]
     assert "report_toy2d" in proc.stdout
+
+
+def test_a_samples_file_that_fails_its_evaluation_is_named_until_rebuilt(run_copy, finished):
+    """Issue 25.2 as it happened: a samples file damaged in place (same size: only its checksum tells) fails the
+    evaluate job that reads it, and Snakemake deletes that job's metrics file. Each rerun must fail the same
+    way (never "Nothing to be done" over a table that still shows the row); after the `rm` the message gives,
+    the samples, their metrics and the table are rebuilt, and back on the first config the table is the clean
+    run's, byte for byte."""
+    samples = run_copy / f"results/samples/{TRAINED}/dgflow-kl.npz"
+    metrics = run_copy / f"results/metrics/{TRAINED}/dgflow-kl.json"
+    data = bytearray(samples.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
+    samples.write_bytes(bytes(data))
+    changed = tiny_config()
+    changed["evaluate"] = {"kde_bandwidth": 0.07}  # every evaluation reruns; refinement does not
+    write_config(run_copy, changed)
+    for attempt in range(2):
+        proc = snakemake(run_copy)
+        assert proc.returncode != 0, attempt
+        assert "Nothing to be done" not in said(proc)
+        assert f"{samples.relative_to(run_copy)} is damaged" in said(proc), said(proc)[-3000:]
+        assert not metrics.exists()  # the failed job's output, deleted by Snakemake: rebuilt on the next run
+    samples.unlink()  # the fix the message gives
+    proc = snakemake(run_copy)
+    assert proc.returncode == 0, said(proc)[-4000:]
+    assert "rule refine" in said(proc) and metrics.exists()
+    write_config(run_copy, tiny_config())
+    assert snakemake(run_copy).returncode == 0
+    assert (run_copy / TABLE).read_bytes() == (finished / TABLE).read_bytes()
+    proc = snakemake(run_copy, "-n")
+    assert proc.returncode == 0 and "Nothing to be done" in said(proc)
