@@ -124,8 +124,8 @@ def refine(method: Method, latents, generator: Optional[Callable], logit: Callab
     Divergence, as the pipeline: a step whose iterates are NaN / Inf or whose samples leave ``divergence_bound``
     times the base samples' largest |value| ends the run; with ``on_divergence="cut"`` (default) it runs again to
     the last kept snapshot before that step and says so in ``Refinement.diverged`` (and on stderr); with
-    ``"raise"`` it raises ``DivergenceAt`` (its ``step`` and ``reason``). Non-finite base samples (step 0), or a
-    divergence of DRS / MH-GAN (no steps to cut), are a ValueError. No NaN sample is ever returned."""
+    ``"raise"`` it raises ``DivergenceAt`` (its ``step`` and ``reason``). With "cut", non-finite base samples (step
+    0) or a divergence of DRS / MH-GAN (no steps to cut) are a ValueError. No NaN sample is ever returned."""
     params = _as_params(method)
     refused = [key for key in PIPELINE_ONLY if getattr(params, key, None) is not None]
     if refused:
@@ -139,13 +139,13 @@ def refine(method: Method, latents, generator: Optional[Callable], logit: Callab
     run_prior = params.prior(prior)
     if run_prior not in ("normal", "uniform"):
         raise ValueError(f"prior={run_prior!r}: use 'normal' (N(0, I)) or 'uniform' (U[-1, 1])")
+    common = {"seed": int(seed), "n_samples": n, "seeds": 1,
+              "batch_size": _refine_setting("batch_size", batch_size),
+              "divergence_bound": _refine_setting("divergence_bound", divergence_bound)}
     dev = resolve_device(device)
     generator, logit = _on(generator, dev), _on(logit, dev)
     if params.real_samples:
         params = _prepared(params, real, generator, logit, int(seed), dev, run_prior, dim)
-    common = {"seed": int(seed), "n_samples": n, "seeds": 1,
-              "batch_size": _refine_setting("batch_size", batch_size),
-              "divergence_bound": _refine_setting("divergence_bound", divergence_bound)}
     run = RefinementRun(_IN_MEMORY, generator, logit, run_prior, dim, common, "default", dev, params.kind)
 
     def attempt(m: MethodParams):
@@ -185,7 +185,7 @@ def _check_block(block: dict) -> None:
     bad = [f"{key}: {value} (numbers must be finite)" for key, value in _non_finite(block)]
     if bad:
         raise ValueError(f"{where} parameter {'; '.join(bad)}")
-    schema = load_schema()
+    schema = _schema()
     validator = jsonschema.validators.validator_for(schema)(
         {"$ref": "#/definitions/method", "definitions": schema["definitions"]})
     errors = sorted(validator.iter_errors(block), key=lambda e: list(e.absolute_path))
@@ -202,6 +202,18 @@ def _check_block(block: dict) -> None:
             names = ", ".join(sorted(k for k in METHODS[kind].schema()["properties"] if k != "kind"))
             lines.append(f"{where}: {error.message}; its parameters are {names or 'none'}")
     raise ValueError("; ".join(lines))
+
+
+_SCHEMAS: dict = {}
+
+
+def _schema() -> dict:
+    """config.load_schema(), built again only when the method registry changed (an extension imported since)."""
+    key = tuple((kind, id(cls)) for kind, cls in METHODS.items())
+    if key not in _SCHEMAS:
+        _SCHEMAS.clear()
+        _SCHEMAS[key] = load_schema()
+    return _SCHEMAS[key]
 
 
 def _as_params(method: Method) -> MethodParams:
@@ -221,7 +233,7 @@ def _refine_setting(key: str, value: Any) -> Any:
     """A setting of the config's refine block: its schema default when None, else checked by its schema."""
     import jsonschema
 
-    sub = load_schema()["properties"]["refine"]["properties"][key]
+    sub = _schema()["properties"]["refine"]["properties"][key]
     if value is None:
         return sub["default"]
     errors = list(jsonschema.Draft7Validator(sub).iter_errors(_plain(value)))
@@ -251,14 +263,17 @@ def _prepared(params: MethodParams, real, generator, logit, seed: int, device, p
     the refine stage seeds the fit with."""
     need = int(params.real_samples)
     if real is None:
-        why = []
-        if getattr(params, "calibration", "none") != "none":
-            why.append(f"its calibration {params.calibration!r} is fitted on them")
+        why, fix = [], []
+        calibration = getattr(params, "calibration", "none")
+        if calibration == "isotonic" or (calibration == "platt" and getattr(params, "platt", None) is None):
+            why.append(f"its calibration {calibration!r} is fitted on them")
+            fix.append("calibration='none' (or 'platt' with platt=(a, b))")
         if getattr(params, "start", None) == "real":
             why.append("its chains start at them")
-        raise ValueError(f"{params.kind} needs real samples ({' and '.join(why)}): pass real= a tensor of at least "
-                         f"{need} real samples shaped like the generator's output, or use calibration='none'"
-                         f"{' and start=base' if getattr(params, 'start', None) == 'real' else ''}")
+            fix.append("start='base'")
+        raise ValueError(f"{params.kind} needs real samples ({' and '.join(why) or 'its prepare() fits on them'}): "
+                         f"pass real= a tensor of at least {need} real samples shaped like the generator's output"
+                         f"{', or set ' + ' and '.join(fix) if fix else ''}")
     real = torch.as_tensor(real)
     if real.shape[0] < need:
         raise ValueError(f"real holds {real.shape[0]} samples, {params.kind} needs {need} (calibration_size): "

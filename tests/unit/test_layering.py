@@ -1,8 +1,8 @@
 """Imports run one way, down the layers: foundation (with the registries) -> data -> models -> training ->
 refine -> metrics -> report -> settings (the authors' settings) -> suites -> plan (catalog, config,
-provenance, preflight) -> stages -> cli -> api (the Python API, an entry point as the CLI is). Every import counts, also the
-ones inside functions, found by walking the package's syntax trees. Within a layer, and within a package, no
-module imports itself back through others: the import graph has no cycle."""
+provenance, preflight) -> stages -> cli -> api (the Python API, an entry point as the CLI is). Every import
+counts, also the ones inside functions, found by walking the package's syntax trees. Within a layer, and within
+a package, no module imports itself back through others: the import graph has no cycle."""
 
 from __future__ import annotations
 
