@@ -1,8 +1,8 @@
 """Imports run one way, down the layers: foundation (with the registries) -> data -> models -> training ->
 refine -> metrics -> report -> settings (the authors' settings) -> suites -> plan (catalog, config,
-provenance, preflight) -> stages -> cli. Every import counts, also the
-ones inside functions, found by walking the package's syntax trees. Within a layer, and within a package, no
-module imports itself back through others: the import graph has no cycle."""
+provenance, preflight) -> stages -> cli -> api (the Python API, an entry point as the CLI is). Every import
+counts, also the ones inside functions, found by walking the package's syntax trees. Within a layer, and within
+a package, no module imports itself back through others: the import graph has no cycle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "dgflow_bench"
 FOUNDATION = {"io", "errors", "progress", "image_kernels", "runtime", "snapshots", "registry", "layout", "resolve", "__init__"}
 PLAN = {"catalog", "config", "provenance", "preflight", "stage_table"}
 ORDER = ["foundation", "data", "models", "training", "refine", "metrics", "report", "settings", "suites", "plan", "stages",
-         "cli"]
+         "cli", "api"]
 
 
 def layer_of(module: str) -> str | None:

@@ -20,7 +20,7 @@ from .method_params import MethodParams
 from .network_modes import restart_spectral_norm
 
 
-def _merge_info(infos: list[dict]) -> dict:
+def merge_info(infos: list[dict]) -> dict:
     """Facts from each batch; a single batch keeps plain values."""
     if len(infos) == 1:
         return infos[0]
@@ -57,10 +57,16 @@ class RefinementRun:
                              model_file: str) -> tuple[list[dict], dict | None]:
         """``write``, and after a divergence again, cut to the last kept step before it: (the seeds' records,
         {'step', 'reason', 'kept_until_step', 'seed_index'} or None)."""
+        return self.until_diverged(lambda m: self.write(out, m, progress), method, model_file)
+
+    def until_diverged(self, attempt, method: MethodParams, model_file: str) -> tuple[object, dict | None]:
+        """``attempt(method)``, and after a divergence again with ``method`` cut to the last kept step before it:
+        (what the last attempt returned, the divergence record or None). ``model_file`` names the networks in
+        the message of a divergence at step 0 (the Python API runs its in-memory batches through this too)."""
         diverged = None
         while True:
             try:
-                seeds = self.write(out, method, progress)
+                seeds = attempt(method)
                 break
             except DivergenceAt as exc:
                 if exc.step == 0:
@@ -89,13 +95,16 @@ class RefinementRun:
                 seed = refinement_seed(self.common["seed"], index)
                 z0 = sample_latents(self.prior, self.common["n_samples"], self.dim, seed)
                 with measured() as cost:
-                    infos = self._write_seed(writer.for_seed(index), method, z0, seed, index, progress)
+                    infos = self.run_seed(writer.for_seed(index), method, z0, seed, index, progress)
                 records.append({"seed": seed, "latents_sha256": sha256_bytes(z0.numpy().tobytes()),
-                                "info": _merge_info(infos), **cost})
+                                "info": merge_info(infos), **cost})
         return records
 
-    def _write_seed(self, writer, method: MethodParams, z0: torch.Tensor, seed: int, index: int,
-                    progress: bool) -> list[dict]:
+    def run_seed(self, writer, method: MethodParams, z0: torch.Tensor, seed: int, index: int,
+                 progress: bool) -> list[dict]:
+        """Every batch of the latents ``z0`` (CPU) of refinement seed ``seed`` (repeat ``index``) -> each batch's
+        info. ``writer`` takes ``add_batch({step: stored batch})`` per batch and ``finish(latents=,
+        final_latents=)`` once (snapshots.SnapshotWriter, or the Python API's in-memory one)."""
         infos, finals, peaks = [], [], []
         for batch_index, start in enumerate(range(0, z0.shape[0], self.common["batch_size"])):
             batch = z0[start:start + self.common["batch_size"]].to(self.device)
