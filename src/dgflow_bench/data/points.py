@@ -15,10 +15,6 @@ import numpy as np
 from .image_folder import BroughtDataError, heldout_count
 
 
-def _base(key: str) -> str:
-    return key.rsplit(".", 1)[0]  # datasets.<name>.path -> datasets.<name>
-
-
 def _header(path: Path, key: str) -> tuple[tuple, np.dtype]:
     """(shape, dtype) from the .npy header alone."""
     try:
