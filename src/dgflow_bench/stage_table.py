@@ -69,6 +69,15 @@ class Stage:
     constraints: dict = field(default_factory=dict)  # {wildcard: allowed values}
     extra_outputs: dict = field(default_factory=dict)  # {name: pattern} written beside the output
     required_keys: tuple[str, ...] = ()  # top-level --params keys the stage reads, checked before any work
+    # files from outside the pipeline that the job reads (a user's image folder): Snakemake inputs under the role
+    # 'external', not CLI arguments (the params name them), so that editing one reruns the job
+    external: Callable[[dict, Wildcards], list[str]] | None = None
+
+
+def dataset_sources(config: dict, dataset: str) -> list[str]:
+    """The user's files a dataset is built from (suites.base.DatasetEntry.source_files), for the data job."""
+    listing = DATASETS[dataset].source_files
+    return listing(config["datasets"][dataset]) if listing else []
 
 
 def model_maker(wildcards: Wildcards) -> str:
@@ -79,7 +88,7 @@ def model_maker(wildcards: Wildcards) -> str:
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("data", "data", "data", "build a dataset's train and held-out arrays",
           params=lambda config, w: dg.data_params(config, w["dataset"]), cli_wildcards=("dataset",), output=DATA,
-          log_dir="data", required_keys=("seed",)),
+          log_dir="data", required_keys=("seed",), external=lambda config, w: dataset_sources(config, w["dataset"])),
     Stage("train", "train", "train", "train a base GAN (resumable, full-state checkpoints)",
           params=lambda config, w: dg.train_params(config, w["dataset"], w["model"]), cli_wildcards=("dataset", "model"),
           output=TRAINED_MODEL, log_dir="train", device=True, required_keys=("seed", "arch", "recipe"),
@@ -182,6 +191,9 @@ def inputs(config: dict, stage: Stage, wildcards: Wildcards) -> dict[str, str | 
         if jobs is not None:
             paths = [output_path(producer, names) for producer, names in jobs]
             found[edge.role] = paths if edge.many else paths[0]
+    external = stage.external(config, wildcards) if stage.external else []
+    if external:
+        found["external"] = external
     return found
 
 

@@ -74,13 +74,17 @@ class DatasetEntry:
     check_root(spec, config_key): raises FileNotFoundError / ValueError, naming the fix, when a local
     ``root`` lacks what ``write`` reads (the plan-time check, before any job runs);
     row: the suite's record of the dataset, where its code reads facts per dataset (the image suite: a
-    data.image_rows.ImageDataset, found by the metric protocols and reference images)."""
+    data.image_rows.ImageDataset, found by the metric protocols and reference images);
+    source_files(spec): the user's files ``write`` reads (an image folder's images), which the data job takes
+    as Snakemake inputs, so that editing, adding or removing one rebuilds the dataset and what is made from it
+    (a downloaded archive needs none: it is checked against its published hash)."""
 
     suite: str
     write: Callable[[dict, int, str], dict]
     schema: dict
     check_root: Optional[Callable[[dict, str], None]] = None
     row: Any = None
+    source_files: Optional[Callable[[dict], list[str]]] = None
 
 
 @dataclass(frozen=True)

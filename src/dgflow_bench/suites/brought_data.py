@@ -55,6 +55,24 @@ def _check_images(spec: dict, key: str) -> None:
                  heldout_size=spec["heldout_size"])
 
 
+def _image_sources(spec: dict) -> list[str]:
+    """The folder's images (names only: cheap at plan time), or the .npz itself; none once the path is gone."""
+    from pathlib import Path
+
+    from ..data.image_folder import image_files
+
+    path = Path(spec["path"])
+    if path.is_dir():
+        return [str(p) for p in image_files(path)]
+    return [str(path)] if path.is_file() else []
+
+
+def _points_sources(spec: dict) -> list[str]:
+    from pathlib import Path
+
+    return [spec["path"]] if Path(spec["path"]).is_file() else []
+
+
 def _points_writer(name: str):
     def write(params: dict, seed: int, out: str) -> dict:
         from ..data.points import write_points_dataset
@@ -73,9 +91,11 @@ def _check_points(spec: dict, key: str) -> None:
 DATASET_KINDS.register(IMAGE_FOLDER, DeclaredKind(
     _SCHEMAS[IMAGE_FOLDER],
     lambda name, block: DatasetEntry(IMAGES, _image_folder_writer(name), _SCHEMAS[IMAGE_FOLDER],
-                                     check_root=_check_images, row=image_folder_row(name, block)),
+                                     check_root=_check_images, row=image_folder_row(name, block),
+                                     source_files=_image_sources),
     "a folder of PNG / JPEG images or one .npz array, for the image suite (FID / IS, 'clean' protocol)"))
 DATASET_KINDS.register(POINTS, DeclaredKind(
     _SCHEMAS[POINTS],
-    lambda name, block: DatasetEntry(TOY2D, _points_writer(name), _SCHEMAS[POINTS], check_root=_check_points),
+    lambda name, block: DatasetEntry(TOY2D, _points_writer(name), _SCHEMAS[POINTS], check_root=_check_points,
+                                     source_files=_points_sources),
     "an .npy file of (N, 2) points, for the 2-D suite (KDE log-likelihood, energy distance)"))
