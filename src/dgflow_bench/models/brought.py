@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -111,20 +112,28 @@ def load_weights(path: str | Path, key: str) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
-            raise BroughtModelError(f"{key}: {path} is not a torch.save file ({str(exc).splitlines()[0]}); "
-                                    f"{RESAVE}") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found is None:  # not a pickled object: a damaged or foreign file
+            raise BroughtModelError(f"{key}: {path} is not a torch.save file ({_last_line(exc)}); {RESAVE}") from None
         raise BroughtModelError(
-            f"{key}: {path} is refused: it is a pickle payload (objects, not plain tensors) that "
-            f"torch.load(weights_only=True) will not read, because loading it would run code; {RESAVE}") from None
+            f"{key}: {path} is refused: it is a pickle payload (it holds a {found.group(1)} object, not plain "
+            f"tensors) that torch.load(weights_only=True) will not read, because loading it would run code; "
+            f"{RESAVE}") from None
     except Exception as exc:
         raise BroughtModelError(f"{key}: {path} is not a torch.save file ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''}); {RESAVE}") from None
+                                f"{_last_line(exc)}); {RESAVE}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("generator"), dict):
         what = f"a dict with keys {sorted(map(str, obj))}" if isinstance(obj, dict) else f"a {type(obj).__name__}"
         raise BroughtModelError(f"{key}: {path} holds {what}, not {{'generator': state_dict, 'critic': state_dict "
                                 f"(optional)}}; {RESAVE}")
     return obj
+
+
+def _last_line(exc: Exception) -> str:
+    """The line of torch's long message that says what failed (e.g. 'Unsupported operand 110')."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "Weights only load failed" not in line
+             and not line.startswith(("Please file", "Check the documentation", "Re-running"))]
+    return lines[0].removeprefix("WeightsUnpickler error: ") if lines else type(exc).__name__
 
 
 def _load_state(net: nn.Module, state: dict, role: str, path, key: str) -> None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from ..registry import DATASETS, MODEL_KINDS, SOURCES, SUITES, DeclaredKind
 from ..training.family import ModelFamily
-from . import images, toy2d  # noqa: F401  (they register the suites this source serves)
 from .base import Importer, Source
 
 KIND = SOURCE = "builder"
@@ -60,7 +59,10 @@ def _suite(block: dict) -> str:
 
 
 def _build(name: str, block: dict) -> BroughtFamily:
-    return BroughtFamily(_suite(block), {"$ref": "#/definitions/brought_model"}, "normal", 1,
+    suite = _suite(block)
+    if suite in SUITE_NAMES and suite in SUITES:  # the source's importer, added when a config first declares one
+        SUITES[suite].importers.setdefault(SOURCE, Importer(_load, _files))  # (a Suite is frozen, its dict is not)
+    return BroughtFamily(suite, {"$ref": "#/definitions/brought_model"}, "normal", 1,
                          builder=str(block.get("builder", "")))
 
 
@@ -86,7 +88,3 @@ def _files(dataset: str, model: str, params: dict) -> tuple[dict, dict]:
 MODEL_KINDS.register(KIND, DeclaredKind(
     {"$ref": "#/definitions/brought_model"}, _build,
     "a model you bring: your builder function and a weights file, imported and refined like any other"))
-# the source's importer in every suite it serves (those suites are registered by the modules imported above;
-# a Suite is frozen, its importers dict is not)
-for _suite_name in SUITE_NAMES:
-    SUITES[_suite_name].importers[SOURCE] = Importer(_load, _files)
