@@ -25,8 +25,9 @@ def path_keys(config: dict) -> list[tuple[tuple[str, ...], str]]:
     """(key path, value) of every non-null path-valued setting of the config."""
     found = []
     for name, spec in config.get("datasets", {}).items():
-        if isinstance(spec, dict) and spec.get("root"):
-            found.append((("datasets", name, "root"), spec["root"]))
+        for key in ("root", "path"):  # path: the file or folder of a dataset you bring (suites/brought_data.py)
+            if isinstance(spec, dict) and spec.get(key):
+                found.append((("datasets", name, key), spec[key]))
     for name, spec in config.get("sources", {}).items():
         if isinstance(spec, dict) and spec.get("local_dir"):
             found.append((("sources", name, "local_dir"), spec["local_dir"]))
@@ -59,6 +60,8 @@ def external_input_errors(config: dict, root: str | os.PathLike = ".") -> list[s
         spec = config["datasets"][dataset]
         if spec.get("root") and not built(DATA, dataset=dataset):
             errors += _data_root_errors(dataset, spec)
+        if spec.get("path") and not built(DATA, dataset=dataset):
+            errors += _data_path_errors(dataset, spec)
     for source in sorted({s for _, _, s in runs if not SOURCES[s].trained}):
         needed = [(d, m) for d, m, s in runs if s == source and not built(MODEL, dataset=d, model=m, source=s)]
         if needed:
@@ -81,6 +84,17 @@ def _data_root_errors(dataset: str, spec: dict) -> list[str]:
             check(spec, key)
     except (FileNotFoundError, ValueError) as exc:
         return [f"{key}: {exc}"]
+    return []
+
+
+def _data_path_errors(dataset: str, spec: dict) -> list[str]:
+    """A dataset you bring: its entry's check reads the file or folder's headers and names the key itself."""
+    check = DATASETS[dataset].check_root
+    try:
+        if check is not None:
+            check(spec, f"datasets.{dataset}.path")
+    except (FileNotFoundError, ValueError) as exc:
+        return [str(exc)]
     return []
 
 

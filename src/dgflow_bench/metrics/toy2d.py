@@ -22,6 +22,8 @@ __all__ = [
     "kde_log_likelihood",
     "energy_distance",
     "compute_toy2d_metrics",
+    "compute_free_points_metrics",
+    "NOT_DEFINED",
     "metric_directions",
     "metric_direction",
 ]
@@ -258,6 +260,26 @@ def compute_toy2d_metrics(
     out[f"kde_ll_h{kde_bandwidth:g}_heldout{n_held}"] = kde_log_likelihood(x, y, kde_bandwidth)
     out[f"energy_u_heldout{n_held}"] = energy_distance(x, y, yy=heldout_self_distance, unbiased=True)
     return out
+
+
+# the table's cell for a metric a dataset of free points (kind: points) does not define: no number is made up
+NOT_DEFINED = {
+    "hq4sigma_pct": "n/a (free points: no known clean data to be within 4 sigma of)",
+    "modes_covered": "n/a (free points: no known modes)",
+}
+
+
+def compute_free_points_metrics(samples, heldout, *, kde_bandwidth: float = 0.05, mode_min_share: float = 0.1,
+                                heldout_self_distance: float | None = None) -> dict[str, float | str]:
+    """The metrics of compute_toy2d_metrics for points you bring (no known modes or clean curve): the same
+    ``kde_ll_h{h}_heldout{N}`` and ``energy_u_heldout{N}`` against the held-out points, and ``hq4sigma_pct`` /
+    ``modes_covered_min{share}share`` as the NOT_DEFINED sentences."""
+    x = _as_points(samples, "samples", 2)
+    y = _as_points(heldout, "heldout", 2)
+    return {"hq4sigma_pct": NOT_DEFINED["hq4sigma_pct"],
+            f"modes_covered_min{mode_min_share:g}share": NOT_DEFINED["modes_covered"],
+            f"kde_ll_h{kde_bandwidth:g}_heldout{len(y)}": kde_log_likelihood(x, y, kde_bandwidth),
+            f"energy_u_heldout{len(y)}": energy_distance(x, y, yy=heldout_self_distance, unbiased=True)}
 
 
 _DIRECTIONS = {"hq4sigma_pct": "higher", "modes_covered": "higher", "kde_ll": "higher", "energy": "lower"}

@@ -61,7 +61,9 @@ def build(metric_files: list[str], params: dict, tables_stem: str, scatter_files
         curves: dict = {}
         for result in mine:
             for metric in metrics:
-                points = [(r["step"], r[metric]) for r in result["per_step"] if r.get(metric) is not None]
+                # numbers only: a metric a dataset does not define is a sentence ('n/a (...)') or absent
+                points = [(r["step"], r[metric]) for r in result["per_step"]
+                          if isinstance(r.get(metric), (int, float))]
                 if points:
                     curves.setdefault(metric, {})[_run_label(result)] = points
         metric_curves(curves, Path(curve_file), f"{dataset}: metrics vs step",
