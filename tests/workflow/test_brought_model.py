@@ -1,7 +1,8 @@
 """A model you bring, through `python -m snakemake`: the user's package (examples/own-model/my_models: a
 generator, a critic and a builder) is copied into a temporary folder, its weights saved there (nothing is
 trained in the project), and a config naming them (`kind: builder`) runs every row on an image dataset:
-base, DGflow on the raw critic and on its fine-tuned estimator, DOT, DDLS, DRS and MH-GAN. The rerun does
+base, DGflow on the raw critic and on its fine-tuned estimator, DOT, DDLS, DRS and MH-GAN, on a folder of
+100 PNGs the test writes (a dataset you bring, kind image-folder). The rerun does
 nothing; a plan whose builder is wrong stops before any job with the sentence that says so."""
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import REPO
-from fixtures.images import make_cifar
+from fixtures.image_folder import write_image_folder
 from fixtures.workflow import TIMEOUT
 
 from dgflow_bench.io import read_json
@@ -36,9 +36,7 @@ def _user_folder(tmp_path: Path) -> Path:
     (user / "weights").mkdir()
     subprocess.run([sys.executable, "save_weights.py", "weights/my-gan.pt"], cwd=user, check=True,
                    env={**os.environ, "PYTHONPATH": os.pathsep.join([str(user), os.environ.get("PYTHONPATH", "")])})
-    config = yaml.safe_load((user / "config.yaml").read_text())
-    config["datasets"]["cifar10"]["root"] = str(make_cifar(tmp_path / "cifar").parent)
-    (user / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_image_folder(user / "data" / "images", n=100, size=32)  # the data the config names (image-folder)
     return user
 
 
@@ -61,18 +59,18 @@ def test_a_model_you_bring_gets_every_row_and_a_bad_builder_stops_the_plan(tmp_p
     cost = pd.read_csv(workdir / "results/tables/images_cost.csv")
     assert set(cost["method"]) == set(ROWS)
     for method in ROWS:
-        metrics = read_json(workdir / f"results/metrics/cifar10/my-gan/builder/{method}.json")
+        metrics = read_json(workdir / f"results/metrics/my-images/my-gan/builder/{method}.json")
         values = [v for step in metrics["per_step"] for k, v in step.items() if k != "step"]
         assert len(values) >= 2 and np.isfinite(values).all(), method
     # the -ft row follows the logistic fine-tune of the builder's own critic, the raw row that critic as is
-    assert read_json(workdir / "results/samples/cifar10/my-gan/builder/dgflow-kl-ft.config.json")["disc_file"] == \
-        "results/models/cifar10/my-gan/builder/disc-finetuned.pt"
-    assert read_json(workdir / "results/samples/cifar10/my-gan/builder/dgflow-kl.config.json")["disc_file"] is None
+    assert read_json(workdir / "results/samples/my-images/my-gan/builder/dgflow-kl-ft.config.json")["disc_file"] == \
+        "results/models/my-images/my-gan/builder/disc-finetuned.pt"
+    assert read_json(workdir / "results/samples/my-images/my-gan/builder/dgflow-kl.config.json")["disc_file"] is None
     columns = ["Base", "DGflow-KL (dgflow-kl)", "DGflow-KL (dgflow-kl-ft)", "DOT", "DDLS", "DRS", "MH-GAN"]
     assert np.isfinite(fid[columns].to_numpy(dtype=float)).all()  # one column per row (the paper's layout)
 
     # the model file records the builder and the weights' hash; the resolved config holds them too
-    record = read_json(workdir / "results/models/cifar10/my-gan/builder/model.config.json")
+    record = read_json(workdir / "results/models/my-images/my-gan/builder/model.config.json")
     weights_sha = record["params"]["sha256"]
     assert record["params"]["builder"] == "my_models.nets:build" and len(weights_sha) == 64
     assert record["files"]["weights"]["sha256"] == weights_sha
@@ -90,5 +88,5 @@ def test_a_model_you_bring_gets_every_row_and_a_bad_builder_stops_the_plan(tmp_p
     said = bad.stdout + bad.stderr
     assert bad.returncode != 0
     assert ("models.my-gan.builder: the generator of my_models.nets:build() maps 2 latents to shape "
-            "(2, 3, 16, 16), but cifar10 samples are float (n, 3, 32, 32); make it output that shape") in said
+            "(2, 3, 16, 16), but my-images samples are float (n, 3, 32, 32); make it output that shape") in said
     assert "Traceback" not in said and "rule " not in said
