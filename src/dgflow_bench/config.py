@@ -281,7 +281,11 @@ def train_params(config: dict, dataset: str, model: str) -> dict:
 
 def import_params(config: dict, source: str, model: str) -> dict:
     """The source's settings that this model's importer reads (its suite's ``import_keys``): editing an image
-    key never reruns a 2-D import, and vice versa."""
+    key never reruns a 2-D import, and vice versa. A model whose family has its own (a model you bring) reads
+    its own block instead."""
+    own = getattr(MODELS[model], "import_params", None)
+    if own is not None:
+        return own(config["models"][model])
     wanted = SUITES[MODELS[model].suite].import_keys
     return {key: value for key, value in config["sources"][source].items() if wanted(key)}
 

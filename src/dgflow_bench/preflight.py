@@ -20,6 +20,7 @@ from .io import CorruptFileError, read_json
 from .layout import DATA, MODEL, sidecar
 from .stage_table import intermediates
 from .catalog import DATASETS, MODELS, SOURCES, SUITES
+from .suites import brought_check
 
 
 def path_keys(config: dict) -> list[tuple[tuple[str, ...], str]]:
@@ -46,7 +47,7 @@ def resolve_paths(config: dict, base: str | os.PathLike) -> dict:
         for key in keys[:-1]:
             node = node[key]
         node[keys[-1]] = str(path if path.is_absolute() else (Path(base) / path).resolve())
-    return config
+    return brought_check.resolve(config, base)  # a brought model's weights, with their hashes
 
 
 def external_input_errors(config: dict, root: str | os.PathLike = ".") -> list[str]:
@@ -67,6 +68,7 @@ def external_input_errors(config: dict, root: str | os.PathLike = ".") -> list[s
         needed = [(d, m) for d, m, s in runs if s == source and not built(MODEL, dataset=d, model=m, source=s)]
         if needed:
             errors += _checkpoint_errors(config, source, needed)
+    errors += brought_check.errors(config, runs, root)  # models you bring: what their builder returns
     weights = config["evaluate"].get("inception_weights")
     if weights and any("inception_weights" in SUITES[DATASETS[d].suite].evaluate_keys for d, _, _ in runs):
         errors += _weights_errors(weights)
@@ -101,7 +103,7 @@ def _data_path_errors(dataset: str, spec: dict) -> list[str]:
 def _checkpoint_errors(config: dict, source: str, runs: list[tuple[str, str]]) -> list[str]:
     from .io import sha256_file
 
-    spec, key = config["sources"][source], f"sources.{source}.local_dir"
+    spec, key = config["sources"].get(source, {}), f"sources.{source}.local_dir"
     if not spec.get("local_dir"):
         return []  # downloaded by the import job (SHA-256 checked there)
     folder = Path(spec["local_dir"])

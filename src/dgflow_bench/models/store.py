@@ -10,8 +10,8 @@ import torch
 
 from ..io import torch_save
 from ..registry import ARCHITECTURES
-from . import (corrected, dcgan, glow, kernel_critics, mlp, release_cnn, resnet, text_cnn,  # noqa: F401
-               vae)  # (they register their architectures)
+from . import (brought, corrected, dcgan, glow, kernel_critics, mlp, release_cnn, resnet,  # noqa: F401
+               text_cnn, vae)  # (they register their architectures)
 from .chainer_npz import CheckpointError
 
 
