@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from conftest import REPO
 from fixtures.image_folder import write_image_folder
-from fixtures.workflow import TIMEOUT
+from fixtures.workflow import TIMEOUT, job_counts
 
 from dgflow_bench.io import read_json
 
@@ -79,6 +80,14 @@ def test_a_model_you_bring_gets_every_row_and_a_bad_builder_stops_the_plan(tmp_p
 
     rerun = _snakemake(user, workdir)
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr, rerun.stderr[-2000:]
+
+    # the images are inputs of the data job: one image edited in place rebuilds the dataset and its dependants
+    image = sorted((user / "data" / "images").iterdir())[7]
+    Image.fromarray(255 - np.asarray(Image.open(image))).save(image)
+    edited = _snakemake(user, workdir, "-n")
+    assert edited.returncode == 0, edited.stderr[-2000:]
+    counts = job_counts(edited.stdout)
+    assert counts.get("data") == 1 and counts.get("evaluate") == len(ROWS), counts
 
     # a builder returning images of the wrong size is refused while the plan is made, before any job
     nets = user / "my_models" / "nets.py"
