@@ -189,6 +189,20 @@ class Reference:
             lines += self.section(title, node, level=3, intro=said + [""] if said else [])
         return lines
 
+    def declared(self) -> list[str]:
+        """The kinds of block a config declares under a name of its own (registry.DATASET_KINDS / MODEL_KINDS)."""
+        from dgflow_bench.registry import DATASET_KINDS, MODEL_KINDS
+
+        lines = ["## Datasets and models you bring (`kind:`)", "",
+                 wrap("A `datasets.<name>` or `models.<name>` block with a `kind:` key declares an entry under a name "
+                      "of your own (docs: Refine your own model)."), ""]
+        for key, kinds in (("datasets", DATASET_KINDS), ("models", MODEL_KINDS)):
+            for kind, entry in kinds.items():
+                said = self.resolve(entry.schema).get("description")  # else the kind's one-line description
+                lines += self.section(f"`{key}.<name>: {{kind: {kind}}}`", entry.schema, level=3,
+                                      intro=[] if said else [wrap(escape(entry.description)), ""])
+        return lines
+
     def render(self) -> str:
         props = self.schema["properties"]
         blocks = ("datasets", "models", "methods")
@@ -203,7 +217,7 @@ class Reference:
             if key not in blocks and key not in own:
                 lines += self.entries(key, node, required=key in needed)[1:]
         lines.append("")
-        lines += self.registered("datasets") + self.registered("models")
+        lines += self.registered("datasets") + self.registered("models") + self.declared()
         lines += self.section("`methods`", props["methods"], keys=False, intro=[
             "Every row is a block under `methods.<row name>`; its `kind` picks the method and the keys below.", ""])
         for case in self.definitions["method"]["allOf"]:

@@ -71,3 +71,23 @@ def test_schema_nodes_hold_only_keywords():
 
     walk(load_schema(), "schema")
     assert not bad, f"schema keys that are no JSON-schema keyword (quote a description holding a comma): {bad}"
+
+
+INCLUDE = re.compile(r"<!-- include: (?P<path>\S+) -->\n```[\w-]*\n(?P<body>.*?)```\n", re.S)
+
+
+def included_blocks():
+    """(page, path, body) of every ``<!-- include: PATH -->`` code block of the docs."""
+    for page in sorted((REPO / "docs").glob("*.md")):
+        for match in INCLUDE.finditer(page.read_text()):
+            yield page.name, match["path"], match["body"]
+
+
+def test_included_files_are_shown_as_they_are():
+    """A code block marked `<!-- include: examples/... -->` is that file, byte for byte: the examples the docs
+    show are the files the tests run (tests/unit/test_api.py, tests/workflow/test_brought_model.py), so the
+    page cannot drift from the code. Regenerate a block by pasting the file."""
+    blocks = list(included_blocks())
+    assert blocks, "no <!-- include: ... --> block in docs/"
+    stale = [f"{page}: {path}" for page, path, body in blocks if (REPO / path).read_text() != body]
+    assert not stale, f"docs blocks that differ from their files (paste the file again): {stale}"
