@@ -80,21 +80,20 @@ def _data_root_errors(dataset: str, spec: dict) -> list[str]:
     if not Path(spec["root"]).is_dir():
         return [f"{key} = {spec['root']!r}: no such folder. Fix: point it at the extracted data, or set it to "
                 f"null to download {spec.get('url', 'the data')}"]
-    check = DATASETS[dataset].check_root  # the layout its data stage reads, asked of the dataset's entry
-    try:
-        if check is not None:
-            check(spec, key)
-    except (FileNotFoundError, ValueError) as exc:
-        return [f"{key}: {exc}"]
-    return []
+    return [f"{key}: {problem}" for problem in _entry_check(dataset, spec, key)]
 
 
 def _data_path_errors(dataset: str, spec: dict) -> list[str]:
     """A dataset you bring: its entry's check reads the file or folder's headers and names the key itself."""
+    return _entry_check(dataset, spec, f"datasets.{dataset}.path")
+
+
+def _entry_check(dataset: str, spec: dict, key: str) -> list[str]:
+    """What the dataset's entry finds wrong in what its data stage reads (``check_root``), as sentences."""
     check = DATASETS[dataset].check_root
     try:
         if check is not None:
-            check(spec, f"datasets.{dataset}.path")
+            check(spec, key)
     except (FileNotFoundError, ValueError) as exc:
         return [str(exc)]
     return []

@@ -176,6 +176,11 @@ def heldout_count(n: int, heldout_size: int | None, key: str) -> int:
     return count
 
 
+def heldout_indices(n: int, count: int, seed: int) -> np.ndarray:
+    """The held-out rows: ``np.random.default_rng(seed).choice(n, count, replace=False)``, sorted, int64."""
+    return np.sort(np.random.default_rng(seed).choice(n, count, replace=False)).astype(np.int64)
+
+
 def _to_resolution(chw: np.ndarray, resolution: int, resize: str, where: str) -> np.ndarray:
     """uint8 (n, 3, h, w) -> centre-cropped square -> (n, 3, R, R) with the rows' kernels."""
     height, width = chw.shape[-2:]
@@ -269,7 +274,7 @@ def write_image_folder_dataset(name: str, params: dict, seed: int, out: str) -> 
 
     from .image_readers import torch_version
     from .image_rows import RESIZE_NOTES
-    from .stable_npz import savez_stable
+    from ..io import savez_stable
 
     key = f"datasets.{name}.path"
     # params: the validated block (schemas/definitions/brought_data.yaml fills every default)
@@ -278,7 +283,7 @@ def write_image_folder_dataset(name: str, params: dict, seed: int, out: str) -> 
     images, content, source = read_images(params["path"], key, resolution=resolution, resize=resize, array=array,
                                           float_range=params["float_range"])
     count = heldout_count(found["n_images"], params["heldout_size"], key)
-    idx = np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False)).astype(np.int64)
+    idx = heldout_indices(len(images), count, seed)
     in_train = bool(params["heldout_in_train"])
     train = images if in_train else np.delete(images, idx, axis=0)
     manifest = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .image_folder import BroughtDataError, heldout_count
+from .image_folder import BroughtDataError, heldout_count, heldout_indices
 
 
 def _header(path: Path, key: str) -> tuple[tuple, np.dtype]:
@@ -70,7 +70,7 @@ def read_points(path: str | Path, key: str) -> tuple[np.ndarray, str]:
 def split_points(points: np.ndarray, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, heldout, heldout indices): ``heldout`` rows drawn with
     ``np.random.default_rng(seed).choice(N, heldout, replace=False)``, sorted, and removed from train."""
-    idx = np.sort(np.random.default_rng(seed).choice(len(points), heldout, replace=False)).astype(np.int64)
+    idx = heldout_indices(len(points), heldout, seed)
     return np.delete(points, idx, axis=0), points[idx], idx
 
 
@@ -80,7 +80,7 @@ def write_points_dataset(name: str, params: dict, seed: int, out: str) -> dict:
     written with fixed zip dates; returns the manifest."""
     import json
 
-    from .stable_npz import savez_stable
+    from ..io import savez_stable
 
     key = f"datasets.{name}.path"
     check_points(params["path"], key, heldout_size=params["heldout_size"])  # params: the validated block
